@@ -1,0 +1,53 @@
+# The two commands the README promises:
+#   make up     install everything, build what is missing, bring up the default cluster
+#   make test   install everything, build what is missing, run every test (lab included)
+# Slow artefacts (Kubernetes binaries, the base image, pip wheels) are cached
+# under ~/.cache, so a second run is fast.
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+LAB   := scripts/lab-netns.sh
+PYTEST_ARGS ?=
+
+.PHONY: up test unit lab-tests deps venv binaries image lab lab-down bench clean
+
+deps: venv
+	bash scripts/install-host-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	bash scripts/install-host-packages.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+binaries: deps
+	bash scripts/build-kubernetes.sh
+
+image: deps
+	$(VENV)/bin/k8sboot image build
+
+lab: deps
+	bash $(LAB) up
+
+lab-down:
+	bash $(LAB) down
+
+# fast: pure unit tests, no lab
+unit: venv
+	$(VENV)/bin/pytest -m "not lab" -q $(PYTEST_ARGS)
+
+test: deps binaries image lab
+	bash $(LAB) exec $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+up: deps binaries image lab
+	bash $(LAB) exec $(VENV)/bin/k8sboot up
+
+bench: deps binaries image lab
+	bash $(LAB) exec $(PY) bench/bench_up.py
+
+clean: lab-down
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from k8sboot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""The `k8sboot` command line: argument parsing and output only.
+
+Exit codes: 0 success, 1 a run failed on a host, 2 bad input (inventory, flags, files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any, Callable
+
+from k8sboot import __version__, ui
+from k8sboot.errors import K8sbootError
+
+EPILOG = "Exit codes: 0 success, 1 a run failed on a host, 2 bad input (inventory, flags, files)."
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _lazy(module: str, func: str = "run") -> Callable[[Any], int]:
+    # commands import their heavy dependencies (libvirt, kubernetes) only when used
+    def call(args: Any) -> int:
+        return getattr(importlib.import_module(f"k8sboot.commands.{module}"), func)(args)
+
+    return call
+
+
+def _inventory_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-i", "--inventory", required=required, metavar="FILE",
+                   help="inventory file: native k8sboot YAML, or an Ansible/kubespray INI or YAML")
+    p.add_argument("-e", "--extra-vars", action="append", metavar="KEY=VALUE|@FILE",
+                   help="extra vars, highest precedence (repeatable; @FILE.yml reads a YAML file)")
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forks", type=int, default=10, help="hosts worked on in parallel (default 10)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="SSH connect timeout (default 10)")
+    p.add_argument("--accept-new-host-keys", action="store_true",
+                   help="accept host keys that differ from the recorded ones (a host reinstalled on purpose)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="show every task, not only changes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8sboot",
+        formatter_class=_Formatter,
+        description=(
+            "Bootstrap Kubernetes from your own binaries onto libvirt VMs, Vagrant VMs\n"
+            "or machines reached over SSH, the Ansible way (roles, templates, inventories).\n\n"
+            "Typical use:\n"
+            "  k8sboot inventory -i inventory/lab.yml --list   # check what k8sboot understood\n"
+            "  k8sboot provision -i inventory/lab.yml          # make the VMs the inventory asks for\n"
+            "  k8sboot run demo -i inventory/lab.yml           # run roles on the hosts"
+        ),
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"k8sboot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("version", help="print the version", description="Print k8sboot's version.")
+    p.set_defaults(func=lambda a: (print(f"k8sboot {__version__}"), 0)[1])
+
+    p = sub.add_parser(
+        "inventory", help="show the resolved inventory", formatter_class=_Formatter, epilog=EPILOG,
+        description="Load and validate an inventory, then print it as `ansible-inventory --list` does:\n"
+                    "every group with its hosts, and _meta.hostvars with address, port, user, key, become\n"
+                    "and the vars resolved with their precedence (all < group < host < -e).",
+    )
+    _inventory_arg(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--list", action="store_true", help="print the whole inventory as JSON (the default)")
+    g.add_argument("--host", metavar="NAME", help="print one host's vars as JSON")
+    p.set_defaults(func=_lazy("inventory"))
+
+    p = sub.add_parser(
+        "run", help="run roles on the hosts (like ansible-playbook)", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Run one or more roles (roles/<name>/tasks/main.yml) on the inventory's hosts,\n"
+                    "all hosts in parallel. Ends with a PLAY RECAP; a second run with the same input\n"
+                    "reports changed=0.",
+    )
+    _inventory_arg(p)
+    p.add_argument("roles", nargs="+", metavar="ROLE", help="roles to run, in order")
+    p.add_argument("-l", "--limit", metavar="HOSTS", help="comma-separated hosts or groups")
+    p.add_argument("-C", "--check", action="store_true", help="report what would change; change nothing")
+    p.add_argument("-D", "--diff", action="store_true", help="show the diff of every file that changes")
+    p.add_argument("-t", "--tags", action="append", help="run only tasks with these tags")
+    p.add_argument("--skip-tags", action="append", help="skip tasks with these tags")
+    p.add_argument("--templates", action="append", metavar="DIR",
+                   help="a directory of templates searched before the shipped ones (repeatable)")
+    p.add_argument("--roles-path", action="append", metavar="DIR",
+                   help="a directory of roles searched before the shipped ones (repeatable)")
+    _connection_args(p)
+    p.set_defaults(func=_lazy("run_roles"))
+
+    p = sub.add_parser(
+        "image", help="build the VM base image", formatter_class=_Formatter,
+        description="Build the base image the libvirt provider boots (Debian bookworm from the\n"
+                    "package mirror, no download of cloud images). Cached under ~/.cache/k8sboot;\n"
+                    "rebuilt only when its recipe changes.",
+    )
+    isub = p.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+    ib = isub.add_parser("build", help="build (or reuse) the base image")
+    ib.add_argument("--force", action="store_true", help="rebuild even if a cached image matches")
+    ib.set_defaults(func=_lazy("image"))
+
+    p = sub.add_parser(
+        "provision", help="create the VMs the inventory asks for", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Create the machines of hosts with `provider: libvirt`: the network, a disk\n"
+                    "overlay per host, the domain; inject an SSH key, wait until SSH answers and\n"
+                    "record each address in the cluster's state directory. Idempotent.",
+    )
+    _inventory_arg(p)
+    p.set_defaults(func=_lazy("provision", "provision"))
+
+    p = sub.add_parser(
+        "destroy", help="remove the VMs k8sboot made", formatter_class=_Formatter, epilog=EPILOG,
+        description="Remove every domain, disk and network k8sboot provisioned for this inventory,\n"
+                    "and forget the machines.",
+    )
+    _inventory_arg(p)
+    p.set_defaults(func=_lazy("provision", "destroy"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except K8sbootError as e:
+        ui.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What every command starts from: the inventory, the state dir, connections, templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8sboot import ui
+from k8sboot.connection.known_hosts import KnownHosts
+from k8sboot.connection.pool import ConnectionPool
+from k8sboot.engine.templating import Templar
+from k8sboot.errors import InputError
+from k8sboot.inventory import apply_machines, load_inventory
+from k8sboot.inventory.model import Host, Inventory
+from k8sboot.paths import ROLES_DIR, TEMPLATES_DIR
+from k8sboot.state import ClusterState
+
+
+@dataclass
+class CommandContext:
+    inventory: Inventory
+    state: ClusterState
+    templates_dirs: list[Path]  # user overrides first, shipped templates last
+    roles_dirs: list[Path]
+    accept_new_host_keys: bool = False
+    connect_timeout: float = 10.0
+    forks: int = 10
+
+    def pool(self) -> ConnectionPool:
+        kh = KnownHosts(self.state.ensure().known_hosts, accept_changed=self.accept_new_host_keys)
+        return ConnectionPool(kh, self.connect_timeout, self.forks)
+
+    def templar(self) -> Templar:
+        return Templar(self.templates_dirs)
+
+
+def _user_dirs(inv: Inventory, key: str, cli_value: list[str] | None) -> list[Path]:
+    dirs: list[Path] = [Path(d).expanduser() for d in (cli_value or [])]
+    configured = inv.cluster.get(key)
+    if configured:
+        for d in configured if isinstance(configured, list) else [configured]:
+            p = Path(str(d)).expanduser()
+            if not p.is_absolute() and inv.path is not None:
+                p = inv.path.parent / p
+            dirs.append(p)
+    for d in dirs:
+        if not d.is_dir():
+            raise InputError(f"{key}: {d} is not a directory", file=str(inv.path) if inv.path else None)
+    return dirs
+
+
+def build_context(args: Any) -> CommandContext:
+    inv = load_inventory(Path(args.inventory), getattr(args, "extra_vars", None) or [])
+    for w in inv.warnings:
+        ui.warn(w)
+    state = ClusterState.for_cluster(inv.name, inv.cluster.get("state_dir"))
+    apply_machines(inv, state.machines())
+    return CommandContext(
+        inventory=inv,
+        state=state,
+        templates_dirs=_user_dirs(inv, "templates_dir", getattr(args, "templates", None)) + [TEMPLATES_DIR],
+        roles_dirs=_user_dirs(inv, "roles_dir", getattr(args, "roles_path", None)) + [ROLES_DIR],
+        accept_new_host_keys=getattr(args, "accept_new_host_keys", False),
+        connect_timeout=getattr(args, "connect_timeout", 10.0),
+        forks=getattr(args, "forks", 10),
+    )
+
+
+def host_vars(host: Host) -> dict[str, Any]:
+    """The vars a role sees for a host: its inventory vars plus its connection settings."""
+    return {**host.vars, "address": host.address, "node_name": host.node_name}
+
+
+def limit_hosts(inv: Inventory, limit: str | None) -> list[Host]:
+    if not limit:
+        return list(inv.hosts.values())
+    names: list[str] = []
+    for part in limit.split(","):
+        part = part.strip()
+        if part in inv.hosts:
+            names.append(part)
+        elif part in inv.groups:
+            names.extend(inv.groups[part])
+        elif part == "all":
+            names.extend(inv.hosts)
+        else:
+            raise InputError(f"--limit: {part!r} is neither a host nor a group of the inventory")
+    seen: dict[str, None] = dict.fromkeys(names)
+    return [inv.hosts[n] for n in seen]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    cmd: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def stderr_tail(self, lines: int = 10) -> str:
+        return "\n".join((self.stderr or self.stdout).strip().splitlines()[-lines:])

@@ -1,0 +1,1 @@
+"""An Ansible-style engine: roles as data, modules in Python, hosts in parallel."""

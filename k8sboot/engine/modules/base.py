@@ -1,0 +1,97 @@
+"""What every module receives and returns."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from k8sboot.connection.ssh import SSHConnection
+from k8sboot.engine.templating import Templar
+from k8sboot.errors import InputError
+from k8sboot.inventory.model import Host
+
+
+@dataclass
+class ModuleContext:
+    conn: SSHConnection
+    host: Host
+    vars: dict[str, Any]
+    templar: Templar
+    role_dir: Path | None
+    check: bool  # report what would change, change nothing
+    diff: bool  # show file diffs
+    become: bool
+
+
+@dataclass
+class ModuleResult:
+    changed: bool = False
+    failed: bool = False
+    skipped: bool = False
+    msg: str = ""
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    cmd: str | None = None
+    diff: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_register(self) -> dict[str, Any]:
+        """The registered variable, with the field names Ansible users expect."""
+        reg: dict[str, Any] = {
+            "changed": self.changed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "msg": self.msg,
+        }
+        if self.rc is not None:
+            reg.update(rc=self.rc, stdout=self.stdout, stderr=self.stderr,
+                       stdout_lines=self.stdout.splitlines(), stderr_lines=self.stderr.splitlines())
+        if self.cmd is not None:
+            reg["cmd"] = self.cmd
+        reg.update(self.data)
+        return reg
+
+
+ModuleFn = Callable[[ModuleContext, dict[str, Any]], ModuleResult]
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    run: ModuleFn
+    args: frozenset[str]  # accepted argument names (Ansible's)
+    required: frozenset[str] = frozenset()
+
+    def check_args(self, args: dict[str, Any], where: str) -> None:
+        for key in args:
+            if key not in self.args:
+                hint = difflib.get_close_matches(key, sorted(self.args), n=1)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise InputError(f"{where}: {self.name} has no argument {key!r}{did}")
+        missing = self.required - set(args)
+        if missing:
+            raise InputError(f"{where}: {self.name} needs {', '.join(sorted(missing))}")
+
+
+def normalize_mode(mode: Any) -> str | None:
+    """'0644', '644', 0o644 (YAML reads an unquoted 0644 as octal) -> '644'."""
+    if mode is None:
+        return None
+    if isinstance(mode, int):
+        return format(mode, "o")
+    text = str(mode).strip()
+    if not text.isdigit():
+        raise InputError(f"mode {mode!r}: only octal modes (like '0644') are supported")
+    return format(int(text, 8), "o")
+
+
+def unified_diff(before: str, after: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True),
+            fromfile=f"{path} (before)", tofile=f"{path} (after)",
+        )
+    )

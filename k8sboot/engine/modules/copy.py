@@ -1,0 +1,61 @@
+"""ansible.builtin.copy: `src` (a local file) or `content`, uploaded only when the checksum differs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec
+from k8sboot.engine.modules.remote_file import ensure_file
+from k8sboot.errors import InputError
+
+_sha_cache: dict[tuple[str, int, int], str] = {}
+_sha_lock = threading.Lock()
+
+
+def local_sha256(path: Path) -> str:
+    """sha256 of a local file, memoised by (path, size, mtime): binaries are hashed once per run."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _sha_lock:
+        if key in _sha_cache:
+            return _sha_cache[key]
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _sha_lock:
+        _sha_cache[key] = digest
+    return digest
+
+
+def _resolve_src(ctx: ModuleContext, src: str) -> Path:
+    p = Path(os.path.expanduser(src))
+    if not p.is_absolute() and ctx.role_dir is not None:
+        p = ctx.role_dir / "files" / src
+    if not p.is_file():
+        raise InputError(f"copy: source file {p} does not exist")
+    return p
+
+
+def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
+    dest = str(args["dest"])
+    if "content" in args:
+        content = args["content"]
+        text = content if isinstance(content, str) else str(content)
+        data = text.encode()
+        return ensure_file(ctx, dest, data, hashlib.sha256(data).hexdigest(), args.get("mode"),
+                           args.get("owner"), args.get("group"), text_for_diff=text)
+    if "src" not in args:
+        raise InputError("copy needs `src` or `content`")
+    src = _resolve_src(ctx, str(args["src"]))
+    return ensure_file(ctx, dest, src, local_sha256(src), args.get("mode"), args.get("owner"),
+                       args.get("group"))
+
+
+SPEC = ModuleSpec("copy", run, frozenset({"src", "content", "dest", "mode", "owner", "group"}),
+                  frozenset({"dest"}))

@@ -1,0 +1,73 @@
+"""ansible.builtin.file: state directory / file / link / absent / touch, mode, owner."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, normalize_mode
+from k8sboot.errors import InputError
+
+STATES = {"directory", "file", "link", "absent", "touch"}
+
+
+def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
+    path = str(args["path"])
+    state = str(args.get("state", "file"))
+    if state not in STATES:
+        raise InputError(f"file: state {state!r} is not one of {', '.join(sorted(STATES))}")
+    q = shlex.quote(path)
+    mode = normalize_mode(args.get("mode"))
+    owner, group = args.get("owner"), args.get("group")
+    chown = f"{owner or ''}{':' + group if group else ''}"
+
+    # what is there now: kind, mode, owner, group, link target -- one round trip
+    r = ctx.conn.run(
+        f"if [ -L {q} ]; then echo link $(stat -c '%a %U %G' {q}) $(readlink {q}); "
+        f"elif [ -d {q} ]; then echo directory $(stat -c '%a %U %G' {q}); "
+        f"elif [ -e {q} ]; then echo file $(stat -c '%a %U %G' {q}); else echo absent; fi",
+        become=ctx.become,
+    )
+    parts = r.stdout.split()
+    kind = parts[0] if parts else "absent"
+    cur_mode, cur_owner, cur_group = (parts[1:4] + [None, None, None])[:3] if kind != "absent" else (None,) * 3
+    target = parts[4] if kind == "link" and len(parts) > 4 else None
+
+    cmds: list[str] = []
+    if state == "absent":
+        if kind != "absent":
+            cmds.append(f"rm -rf {q}")
+    elif state == "directory":
+        if kind != "directory":
+            if kind != "absent":
+                return ModuleResult(failed=True, msg=f"{path} exists and is a {kind}, not a directory")
+            cmds.append(f"mkdir -p {q}")
+    elif state == "link":
+        src = args.get("src")
+        if not src:
+            raise InputError("file: state=link needs src")
+        if kind != "link" or target != str(src):
+            cmds.append(f"ln -sfn {shlex.quote(str(src))} {q}")
+    elif state == "touch":
+        cmds.append(f"touch {q}")
+    elif state == "file" and kind == "absent":
+        return ModuleResult(failed=True, msg=f"{path} does not exist (state=file does not create files; use touch)")
+
+    if state in ("directory", "file", "touch"):
+        if mode and (cmds or cur_mode != mode):
+            cmds.append(f"chmod {mode} {q}")
+        if chown and (cmds or (owner and cur_owner != owner) or (group and cur_group != group)):
+            cmds.append(f"chown {shlex.quote(chown)} {q}")
+    if not cmds:
+        return ModuleResult(changed=False, msg=f"{path} is {state}")
+    if ctx.check:
+        return ModuleResult(changed=True, msg=f"{path} would be made {state}")
+    r = ctx.conn.run(" && ".join(cmds), become=ctx.become)
+    if not r.ok:
+        return ModuleResult(failed=True, msg=f"file {path}: {r.stderr_tail()}", rc=r.rc,
+                            stdout=r.stdout, stderr=r.stderr, cmd=r.cmd)
+    return ModuleResult(changed=True, msg=f"{path} {state}")
+
+
+SPEC = ModuleSpec("file", run, frozenset({"path", "state", "mode", "owner", "group", "src", "recurse"}),
+                  frozenset({"path"}))

@@ -1,0 +1,82 @@
+"""Shared by template and copy: compare a remote file by checksum, write it if different."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, normalize_mode, unified_diff
+
+
+@dataclass(frozen=True)
+class RemoteStat:
+    exists: bool
+    mode: str | None = None
+    owner: str | None = None
+    group: str | None = None
+    sha256: str | None = None
+
+
+def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
+    # one round trip for existence, mode, ownership and checksum
+    q = shlex.quote(path)
+    r = ctx.conn.run(
+        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sha256sum {q}; else echo MISSING; fi",
+        become=ctx.become,
+    )
+    lines = r.stdout.split("\n")
+    if r.rc != 0 or not lines or lines[0].strip() == "MISSING":
+        return RemoteStat(False)
+    mode, owner, group = lines[0].split()
+    return RemoteStat(True, mode, owner, group, lines[1].split()[0] if len(lines) > 1 else None)
+
+
+def ensure_file(
+    ctx: ModuleContext,
+    dest: str,
+    content: bytes | Path,
+    sha256: str,
+    mode: object = None,
+    owner: str | None = None,
+    group: str | None = None,
+    text_for_diff: str | None = None,
+) -> ModuleResult:
+    want_mode = normalize_mode(mode)
+    st = stat_remote(ctx, dest)
+    reasons = []
+    if not st.exists:
+        reasons.append("created")
+    elif st.sha256 != sha256:
+        reasons.append("content")
+    if want_mode and st.mode != want_mode:
+        reasons.append("mode")
+    if (owner and st.owner != owner) or (group and st.group != group):
+        reasons.append("owner")
+    if not reasons:
+        return ModuleResult(changed=False, msg=f"{dest} up to date")
+    diff = None
+    if ctx.diff and text_for_diff is not None and {"content", "created"} & set(reasons):
+        before = ""
+        if st.exists:
+            raw = ctx.conn.read(dest, become=ctx.become)
+            before = raw.decode(errors="replace") if raw else ""
+        diff = unified_diff(before, text_for_diff, dest)
+    if ctx.check:
+        return ModuleResult(changed=True, msg=f"{dest} would change ({', '.join(reasons)})", diff=diff)
+    chown = f"{owner or ''}{':' + group if group else ''}" or None
+    if reasons == ["mode"] or reasons == ["owner"] or set(reasons) == {"mode", "owner"}:
+        cmds = []
+        if want_mode:
+            cmds.append(f"chmod {want_mode} {shlex.quote(dest)}")
+        if chown:
+            cmds.append(f"chown {shlex.quote(chown)} {shlex.quote(dest)}")
+        r = ctx.conn.run(" && ".join(cmds), become=ctx.become)
+    else:
+        # a new file without a mode gets 0644, as Ansible's default umask gives
+        r = ctx.conn.put(dest, content, mode=want_mode or (st.mode if st.exists else "644"),
+                         owner=chown, become=ctx.become)
+    if not r.ok:
+        return ModuleResult(failed=True, msg=f"writing {dest} failed", rc=r.rc,
+                            stdout=r.stdout, stderr=r.stderr, cmd=r.cmd)
+    return ModuleResult(changed=True, msg=f"{dest} {', '.join(reasons)}", diff=diff)

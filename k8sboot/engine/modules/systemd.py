@@ -1,0 +1,86 @@
+"""ansible.builtin.systemd: daemon_reload, enabled, state started/stopped/restarted/reloaded.
+
+One `systemctl show` round trip decides; a second applies only what differs.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec
+from k8sboot.engine.templating import to_bool
+from k8sboot.errors import InputError
+
+STATES = {"started", "stopped", "restarted", "reloaded"}
+
+
+def _show(ctx: ModuleContext, unit: str) -> dict[str, str]:
+    r = ctx.conn.run(
+        f"systemctl show -p ActiveState,UnitFileState,LoadState {shlex.quote(unit)}",
+        become=ctx.become,
+    )
+    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+
+def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
+    name = args.get("name")
+    state = args.get("state")
+    enabled = args.get("enabled")
+    reload_ = to_bool(args.get("daemon_reload", False))
+    no_block = to_bool(args.get("no_block", False))
+    if state is not None and state not in STATES:
+        raise InputError(f"systemd: state {state!r} is not one of {', '.join(sorted(STATES))}")
+    pre: list[str] = []
+    if reload_:
+        # Ansible reloads before anything else and does not count it as a change
+        pre.append("systemctl daemon-reload")
+    if not name:
+        if not pre:
+            raise InputError("systemd needs `name` (or daemon_reload: true)")
+        if ctx.check:
+            return ModuleResult(changed=False, msg="daemon-reload (skipped in check mode)")
+        r = ctx.conn.run(pre[0], become=ctx.become)
+        return ModuleResult(failed=not r.ok, rc=r.rc, stderr=r.stderr, cmd=r.cmd)
+
+    unit = str(name)
+    if pre and not ctx.check:
+        ctx.conn.run(pre[0], become=ctx.become)
+    cur = _show(ctx, unit)
+    if cur.get("LoadState") == "not-found" and state not in (None, "stopped") :
+        return ModuleResult(failed=True, msg=f"unit {unit} not found on {ctx.host.name}")
+    flag = " --no-block" if no_block else ""
+    q = shlex.quote(unit)
+    actions: list[str] = []
+    if enabled is not None:
+        want = to_bool(enabled)
+        is_enabled = cur.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias")
+        if want and not is_enabled:
+            actions.append(f"systemctl enable {q}")
+        elif not want and cur.get("UnitFileState") == "enabled":
+            actions.append(f"systemctl disable {q}")
+    active = cur.get("ActiveState") in ("active", "activating", "reloading")
+    if state == "started" and not active:
+        actions.append(f"systemctl start{flag} {q}")
+    elif state == "stopped" and active:
+        actions.append(f"systemctl stop{flag} {q}")
+    elif state == "restarted":
+        actions.append(f"systemctl restart{flag} {q}")
+    elif state == "reloaded":
+        actions.append(f"systemctl {'reload' if active else 'start'}{flag} {q}")
+    if not actions:
+        return ModuleResult(changed=False, msg=f"{unit}: {cur.get('ActiveState')}, {cur.get('UnitFileState')}",
+                            data={"status": cur})
+    if ctx.check:
+        return ModuleResult(changed=True, msg="would run: " + "; ".join(actions), data={"status": cur})
+    cmd = " && ".join(actions)
+    r = ctx.conn.run(cmd, become=ctx.become)
+    if not r.ok:
+        journal = ctx.conn.run(f"journalctl -u {q} -n 20 --no-pager 2>/dev/null", become=ctx.become)
+        return ModuleResult(failed=True, msg=f"{unit}: {r.stderr_tail(3)}", rc=r.rc, stdout=journal.stdout,
+                            stderr=r.stderr, cmd=cmd)
+    return ModuleResult(changed=True, msg=cmd, rc=0, cmd=cmd)
+
+
+SPEC = ModuleSpec("systemd", run, frozenset({"name", "state", "enabled", "daemon_reload", "no_block", "masked",
+                                              "scope"}))

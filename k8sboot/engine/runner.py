@@ -1,0 +1,263 @@
+"""Runs roles on hosts: every host in parallel, each through the tasks in order.
+
+Hosts do not wait for each other between tasks (Ansible's `free` strategy):
+the phases of `k8sboot up` are the barriers. Handlers run once per host at
+the end of the play, in the order they are defined, if a task notified them.
+A failed host stops; the others go on. Every task ends ok / changed /
+failed / skipped, counted per host.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import jinja2
+
+from k8sboot.connection.pool import ConnectionPool
+from k8sboot.engine.modules import MODULES, ModuleContext, ModuleResult
+from k8sboot.engine.results import (
+    CHANGED, FAILED, OK, SKIPPED, UNREACHABLE, Failure, HostStats, PlayResult, TaskOutcome,
+)
+from k8sboot.engine.roles import Role, load_role
+from k8sboot.engine.tasks import Task
+from k8sboot.engine.templating import Templar
+from k8sboot.errors import InputError, K8sbootError, UnreachableError
+from k8sboot.inventory.model import Host, Inventory
+
+
+class Reporter(Protocol):
+    def play_started(self, title: str, hosts: list[str]) -> None: ...
+    def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None: ...
+    def host_done(self, host: str, stats: HostStats) -> None: ...
+    def play_done(self, title: str, result: PlayResult) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    check: bool = False
+    diff: bool = False
+    forks: int = 10
+    tags: set[str] = field(default_factory=set)
+    skip_tags: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Play:
+    title: str
+    hosts: list[Host]
+    roles: list[Role]
+
+
+def load_roles(names: list[str], search_dirs: list[Path]) -> list[Role]:
+    roles = [load_role(n, search_dirs, set(MODULES)) for n in names]
+    for role in roles:
+        handler_names = {h.name for h in role.handlers} | {l for h in role.handlers for l in h.listen}
+        for task in role.tasks + role.handlers:
+            spec = MODULES[task.module]
+            if not any("{{" in str(v) for v in task.args.values()):
+                spec.check_args(task.args, task.where)
+            for n in task.notify:
+                if n not in handler_names:
+                    raise InputError(f"{task.where}: notifies {n!r}, but role {role.name} has no such handler")
+    return roles
+
+
+class Runner:
+    def __init__(
+        self,
+        inventory: Inventory,
+        pool: ConnectionPool,
+        templar: Templar,
+        vars_for_host: Callable[[Host], dict[str, Any]],
+        options: RunOptions,
+        reporter: Reporter,
+    ):
+        self.inventory = inventory
+        self.pool = pool
+        self.templar = templar
+        self.vars_for_host = vars_for_host
+        self.options = options
+        self.reporter = reporter
+
+    # -- plays ------------------------------------------------------------
+    def run(self, play: Play) -> PlayResult:
+        result = PlayResult()
+        self.reporter.play_started(play.title, [h.name for h in play.hosts])
+        if not play.hosts:
+            self.reporter.play_done(play.title, result)
+            return result
+        workers = max(1, min(self.options.forks, len(play.hosts)))
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            futures = [ex.submit(self._run_host, play, h) for h in play.hosts]
+            for h, fut in zip(play.hosts, futures):
+                stats, failure = fut.result()
+                result.stats[h.name] = stats
+                if failure:
+                    result.failures.append(failure)
+        self.reporter.play_done(play.title, result)
+        return result
+
+    def _magic_vars(self, host: Host) -> dict[str, Any]:
+        inv = self.inventory
+        groups = {g: list(names) for g, names in inv.groups.items()}
+        groups["all"] = list(inv.hosts)
+        return {
+            "inventory_hostname": host.name,
+            "inventory_hostname_short": host.name.split(".")[0],
+            "group_names": sorted(g for g in host.groups if g != "all"),
+            "groups": groups,
+            "ansible_host": host.address,
+            "ansible_check_mode": self.options.check,
+        }
+
+    def _run_host(self, play: Play, host: Host) -> tuple[HostStats, Failure | None]:
+        started = time.monotonic()
+        stats = HostStats()
+        try:
+            conn = self.pool.get(host).connect()
+        except UnreachableError as e:
+            stats.unreachable += 1
+            self.reporter.host_done(host.name, stats)
+            return stats, Failure(host.name, "connect", str(e), unreachable=True)
+        variables: dict[str, Any] = {}
+        for role in play.roles:
+            variables.update(role.defaults)
+        variables.update(self.vars_for_host(host))
+        variables.update(self._magic_vars(host))
+        notified: set[str] = set()
+        failure: Failure | None = None
+        try:
+            for role in play.roles:
+                for task in role.tasks:
+                    outcome = self._run_task(conn, host, role, task, variables)
+                    stats.add(outcome)
+                    self.reporter.task_done(host.name, role.name, task, outcome)
+                    if outcome.status == CHANGED:
+                        notified.update(task.notify)
+                    if outcome.status in (FAILED, UNREACHABLE) and not outcome.ignored:
+                        failure = self._failure(host, role, task, outcome)
+                        break
+                if failure:
+                    break
+            if not failure:
+                failure = self._run_handlers(conn, host, play, variables, notified, stats)
+        except UnreachableError as e:
+            stats.unreachable += 1
+            failure = Failure(host.name, "connection", str(e), unreachable=True)
+        stats.seconds = time.monotonic() - started
+        self.reporter.host_done(host.name, stats)
+        return stats, failure
+
+    def _run_handlers(self, conn, host, play, variables, notified, stats) -> Failure | None:
+        for role in play.roles:
+            for handler in role.handlers:
+                if handler.name not in notified and not notified.intersection(handler.listen):
+                    continue
+                outcome = self._run_task(conn, host, role, handler, variables, is_handler=True)
+                stats.add(outcome)
+                self.reporter.task_done(host.name, role.name, handler, outcome)
+                if outcome.status == FAILED and not outcome.ignored:
+                    return self._failure(host, role, handler, outcome)
+        return None
+
+    @staticmethod
+    def _failure(host: Host, role: Role, task: Task, outcome: TaskOutcome) -> Failure:
+        r = outcome.result
+        tail = "\n".join((r.stderr or r.stdout or "").strip().splitlines()[-10:])
+        return Failure(host.name, f"{role.name} : {task.name}", r.msg or "failed", r.cmd, r.rc, tail,
+                       unreachable=outcome.status == UNREACHABLE)
+
+    # -- tasks ------------------------------------------------------------
+    def _selected(self, task: Task) -> bool:
+        tags = set(task.tags)
+        if self.options.skip_tags & tags:
+            return False
+        if self.options.tags:
+            return bool(self.options.tags & tags) or "always" in tags
+        return True
+
+    def _run_task(self, conn, host: Host, role: Role, task: Task, variables: dict[str, Any],
+                  is_handler: bool = False) -> TaskOutcome:
+        if not is_handler and not self._selected(task):
+            return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="not selected by tags"))
+        try:
+            if task.loop is None:
+                outcome = self._run_once(conn, host, role, task, variables)
+            else:
+                outcome = self._run_loop(conn, host, role, task, variables)
+        except UnreachableError:
+            raise
+        except (jinja2.TemplateError, K8sbootError, TimeoutError) as e:
+            outcome = TaskOutcome(FAILED, ModuleResult(failed=True, msg=f"{type(e).__name__}: {e}"))
+        if task.register:
+            variables[task.register] = outcome.result.as_register()
+        return outcome
+
+    def _run_loop(self, conn, host, role, task, variables) -> TaskOutcome:
+        items = self.templar.render_value(task.loop, variables)
+        if not isinstance(items, list):
+            raise InputError(f"{task.where}: loop must be a list, got {type(items).__name__}")
+        results: list[dict[str, Any]] = []
+        combined = ModuleResult(data={"results": results})
+        statuses = []
+        for item in items:
+            item_vars = {**variables, "item": item}
+            outcome = self._run_once(conn, host, role, task, item_vars)
+            reg = outcome.result.as_register()
+            reg["item"] = item
+            results.append(reg)
+            statuses.append(outcome.status)
+            if outcome.status == FAILED:
+                combined.failed = True
+                combined.msg = outcome.result.msg
+                combined.cmd, combined.rc = outcome.result.cmd, outcome.result.rc
+                combined.stderr = outcome.result.stderr
+                if not task.ignore_errors:
+                    break
+        combined.changed = CHANGED in statuses
+        if statuses and all(s == SKIPPED for s in statuses):
+            combined.skipped = True
+            return TaskOutcome(SKIPPED, combined)
+        status = FAILED if combined.failed else CHANGED if combined.changed else OK
+        return TaskOutcome(status, combined, ignored=combined.failed and task.ignore_errors)
+
+    def _run_once(self, conn, host, role, task, variables) -> TaskOutcome:
+        if task.when is not None and not self.templar.condition(task.when, variables):
+            return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="condition false"))
+        spec = MODULES[task.module]
+        args = self.templar.render_value(task.args, variables)
+        spec.check_args(args, task.where)
+        ctx = ModuleContext(
+            conn=conn, host=host, vars=variables, templar=self.templar, role_dir=role.path,
+            check=self.options.check, diff=self.options.diff,
+            become=task.become if task.become is not None else host.become,
+        )
+        attempts = task.retries + 1 if task.until is not None else 1
+        for attempt in range(attempts):
+            result = spec.run(ctx, args)
+            if task.until is None:
+                break
+            probe = {**variables, **({task.register: result.as_register()} if task.register else {}),
+                     **result.as_register()}
+            if result.skipped or self.templar.condition(task.until, probe):
+                break
+            if attempt < attempts - 1:
+                time.sleep(task.delay)
+        else:
+            result.failed = True
+            result.msg = f"gave up after {attempts} attempts: {result.msg}"
+        if result.skipped:
+            return TaskOutcome(SKIPPED, result)
+        if task.changed_when is not None or task.failed_when is not None:
+            probe = {**variables, **({task.register: result.as_register()} if task.register else {})}
+            if task.changed_when is not None:
+                result.changed = self.templar.condition(task.changed_when, probe)
+            if task.failed_when is not None:
+                result.failed = self.templar.condition(task.failed_when, probe)
+        if result.failed:
+            return TaskOutcome(FAILED, result, ignored=task.ignore_errors)
+        return TaskOutcome(CHANGED if result.changed else OK, result)

@@ -1,0 +1,137 @@
+"""Tasks: a strict subset of Ansible's own task syntax.
+
+    - name: Write the etcd unit
+      ansible.builtin.template:        # or `template:`; Ansible's argument names
+        src: etcd/etcd.service.j2
+        dest: /etc/systemd/system/etcd.service
+      notify: restart etcd
+      when: "'etcd' in group_names"
+      loop: "{{ items }}"
+      register: unit
+      become: true
+      tags: [etcd]
+
+Anything outside the subset is an error naming the file and task, so a role
+never silently means something else here than under ansible-playbook.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from k8sboot.errors import InputError
+
+KEYWORDS = {
+    "name", "when", "loop", "notify", "register", "become", "tags",
+    "changed_when", "failed_when", "ignore_errors", "args", "listen", "no_log",
+    "until", "retries", "delay",
+}
+FREE_FORM_MODULES = {"command", "shell"}
+
+
+@dataclass
+class Task:
+    name: str
+    module: str
+    args: dict[str, Any]
+    file: str
+    index: int
+    when: Any = None
+    loop: Any = None
+    notify: list[str] = field(default_factory=list)
+    register: str | None = None
+    become: bool | None = None
+    tags: list[str] = field(default_factory=list)
+    changed_when: Any = None
+    failed_when: Any = None
+    ignore_errors: bool = False
+    listen: list[str] = field(default_factory=list)
+    no_log: bool = False
+    until: Any = None
+    retries: int = 3
+    delay: float = 5.0
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}, task {self.index + 1} ({self.name})"
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task:
+    if not isinstance(raw, dict):
+        raise InputError(f"task {index + 1} is not a mapping", file=file)
+    modules = []
+    for key in raw:
+        if key in KEYWORDS:
+            continue
+        short = key.removeprefix("ansible.builtin.")
+        if short == "systemd_service":
+            short = "systemd"
+        if short not in known_modules:
+            hint = difflib.get_close_matches(short, sorted(known_modules | KEYWORDS), n=1)
+            did = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise InputError(
+                f"task {index + 1} ({raw.get('name', '?')}): unknown keyword or module {key!r}{did} "
+                f"(modules: {', '.join(sorted(known_modules))})",
+                file=file,
+            )
+        modules.append((short, raw[key]))
+    if len(modules) != 1:
+        raise InputError(
+            f"task {index + 1} ({raw.get('name', '?')}) must use exactly one module, "
+            f"found {len(modules)}",
+            file=file,
+        )
+    module, args = modules[0]
+    if isinstance(args, str):
+        if module not in FREE_FORM_MODULES:
+            raise InputError(f"task {index + 1}: module {module} needs a mapping of arguments", file=file)
+        args = {"cmd": args}
+    elif args is None:
+        args = {}
+    elif not isinstance(args, dict):
+        raise InputError(f"task {index + 1}: arguments of {module} must be a mapping", file=file)
+    extra = raw.get("args") or {}
+    if not isinstance(extra, dict):
+        raise InputError(f"task {index + 1}: `args` must be a mapping", file=file)
+    args = {**args, **extra}
+    become = raw.get("become")
+    return Task(
+        name=str(raw.get("name") or f"{module} #{index + 1}"),
+        module=module,
+        args=args,
+        file=file,
+        index=index,
+        when=raw.get("when"),
+        loop=raw.get("loop"),
+        notify=_as_list(raw.get("notify")),
+        register=raw.get("register"),
+        become=None if become is None else bool(become),
+        tags=_as_list(raw.get("tags")),
+        changed_when=raw.get("changed_when"),
+        failed_when=raw.get("failed_when"),
+        ignore_errors=bool(raw.get("ignore_errors", False)),
+        listen=_as_list(raw.get("listen")),
+        no_log=bool(raw.get("no_log", False)),
+        until=raw.get("until"),
+        retries=int(raw.get("retries", 3)),
+        delay=float(raw.get("delay", 5)),
+    )
+
+
+def parse_tasks(raw: Any, file: Path | str, known_modules: set[str]) -> list[Task]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InputError("a task file must hold a list of tasks", file=str(file))
+    return [parse_task(t, str(file), i, known_modules) for i, t in enumerate(raw)]

@@ -1,0 +1,46 @@
+"""The error types every layer raises, and the exit code each maps to.
+
+Exit codes (the CLI contract): 0 success, 1 a run failed on a host, 2 bad input.
+"""
+
+from __future__ import annotations
+
+
+class K8sbootError(Exception):
+    """Base of all errors k8sboot reports to the user as one clear message."""
+
+    exit_code = 1
+
+
+class InputError(K8sbootError):
+    """Bad input: inventory, flags, files, binaries. Raised before any host is touched."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
+        self.file = file
+        self.line = line
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class RunError(K8sbootError):
+    """A run failed on one or more hosts (a task failed, a host was unreachable, ...)."""
+
+    exit_code = 1
+
+
+class UnreachableError(RunError):
+    """A host could not be reached over SSH."""
+
+    def __init__(self, host: str, address: str, port: int, reason: str):
+        self.host = host
+        self.address = address
+        self.reason = reason
+        super().__init__(f"{host}: unreachable at {address}:{port}: {reason}")
+
+
+class HostKeyChangedError(RunError):
+    """The host presented a key other than the one recorded on first contact."""

@@ -1,0 +1,73 @@
+"""Cluster-wide settings: free-form, but the name and the provider are checked.
+
+The name names the state directory and shows up in kubeconfigs, so it must be a
+DNS label. Ansible inventories have no `cluster:` section; there the settings
+come from the `k8sboot_cluster` var and kubespray's own variable names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from k8sboot.errors import InputError
+from k8sboot.inventory.validate import require_mapping, suggest
+from k8sboot.inventory.yaml_lines import line_of
+
+DEFAULT_NAME = "k8sboot"
+# Providers that create the machine (and so assign its address).
+PROVISIONING_PROVIDERS = ("libvirt", "vagrant")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+# kubespray variable -> k8sboot cluster setting, for inventories brought over from kubespray.
+KUBESPRAY_SETTINGS = {
+    "kube_pods_subnet": "pod_cidr",
+    "kube_service_addresses": "service_cidr",
+    "dns_domain": "cluster_domain",
+}
+
+
+def check_cluster(value: Any, file: str, line: int | None) -> dict[str, Any]:
+    """Validate the `cluster:` mapping and fill in the default name."""
+    cluster = require_mapping(value, "cluster", file, line)
+    name = cluster.get("name", DEFAULT_NAME)
+    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+        raise InputError(
+            f"cluster name {name!r} must be a DNS label: lower-case letters, digits and '-', "
+            f"starting and ending with a letter or digit, at most 63 characters",
+            file=file, line=line_of(cluster, "name") if "name" in cluster else line)
+    if "provider" in cluster:
+        provider_type(cluster["provider"], "cluster.provider", file, line_of(cluster, "provider"))
+    cluster["name"] = name
+    return cluster
+
+
+def provider_type(value: Any, what: str, file: str, line: int | None) -> str | None:
+    """A provider given as "libvirt" or as {type: libvirt, ...settings}; None means none."""
+    if isinstance(value, dict):
+        if "type" not in value:
+            raise InputError(f"{what} needs a 'type' (one of {', '.join(PROVISIONING_PROVIDERS)})",
+                             file=file, line=line)
+        value = value["type"]
+    if value is None or value == "none":
+        return None
+    if value not in PROVISIONING_PROVIDERS:
+        raise InputError(
+            f"unknown {what} {value!r}{suggest(value, PROVISIONING_PROVIDERS)} "
+            f"(known: {', '.join(PROVISIONING_PROVIDERS)}; leave it out for machines that "
+            f"already exist)",
+            file=file, line=line)
+    return str(value)
+
+
+def cluster_from_ansible_vars(all_vars: dict[str, Any], file: str) -> dict[str, Any]:
+    """Settings for an Ansible inventory: `k8sboot_cluster` wins over kubespray's names."""
+    explicit = all_vars.get("k8sboot_cluster")
+    line = line_of(all_vars, "k8sboot_cluster")
+    cluster = dict(require_mapping(explicit, "k8sboot_cluster", file, line))
+    for kubespray_name, setting in KUBESPRAY_SETTINGS.items():
+        value = all_vars.get(kubespray_name)
+        # a Jinja expression (kubespray's dns_domain is "{{ cluster_name }}") is not a value yet
+        if isinstance(value, str) and "{{" not in value and setting not in cluster:
+            cluster[setting] = value
+    return check_cluster(cluster, file, line)

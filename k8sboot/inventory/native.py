@@ -1,0 +1,113 @@
+"""The native inventory format: one YAML file with cluster, defaults, hosts and vars.
+
+    cluster:    {name: lab, pod_cidr: ..., provider: ...}   free-form cluster settings
+    defaults:   {user, port, key, become, provider}          connection defaults
+    hosts:      {cp1: {address, port, user, key, become, groups, vars, provider,
+                       cpus, memory, disk}}
+    vars:       {}                                           the `all` level vars
+    group_vars: {nodes: {...}}                               vars per role group
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sboot.errors import InputError
+from k8sboot.inventory.cluster import check_cluster, provider_type
+from k8sboot.inventory.model import ROLE_GROUPS
+from k8sboot.inventory.raw import CONNECTION_VARS, ROLE_ALIASES, RawInventory
+from k8sboot.inventory.validate import as_bool, as_port, check_keys, require_mapping, suggest
+from k8sboot.inventory.yaml_lines import line_of
+
+TOP_KEYS = ("cluster", "defaults", "hosts", "vars", "group_vars")
+DEFAULT_KEYS = ("user", "port", "key", "become", "provider")
+HOST_KEYS = ("address", "port", "user", "key", "become", "groups", "vars", "provider",
+             "cpus", "memory", "disk")
+SIZE_KEYS = ("cpus", "memory", "disk")  # sizes for provisioned VMs; providers read them from vars
+
+
+def parse_native(doc: Any, file: str) -> RawInventory:
+    """Turn a loaded native YAML document into a RawInventory, checking its shape."""
+    top = require_mapping(doc, "the inventory", file, 1)
+    check_keys(top, TOP_KEYS, "top-level", file)
+    raw = RawInventory(file=file, dialect="native")
+    raw.cluster = check_cluster(top.get("cluster"), file, line_of(top, "cluster"))
+    defaults = require_mapping(top.get("defaults"), "defaults", file, line_of(top, "defaults"))
+    check_keys(defaults, DEFAULT_KEYS, "defaults", file)
+    raw.defaults = _connection(defaults, "defaults", file)
+    if "provider" in defaults:
+        raw.defaults["provider"] = provider_type(defaults["provider"], "defaults.provider",
+                                                 file, line_of(defaults, "provider"))
+    hosts = require_mapping(top.get("hosts"), "hosts", file, line_of(top, "hosts"))
+    if not hosts:
+        raise InputError("no hosts: add at least one under 'hosts:'", file=file,
+                         line=line_of(top, "hosts"))
+    for name, spec in hosts.items():
+        _parse_host(raw, str(name), spec, line_of(hosts, name))
+    raw.all_vars = dict(require_mapping(top.get("vars"), "vars", file, line_of(top, "vars")))
+    group_vars = require_mapping(top.get("group_vars"), "group_vars", file,
+                                 line_of(top, "group_vars"))
+    for group, gvars in group_vars.items():
+        line = line_of(group_vars, group)
+        gvars = require_mapping(gvars, f"group_vars.{group}", file, line)
+        if group == "all":
+            raw.all_vars.update(gvars)  # same level as top-level vars
+            continue
+        _check_group_name(group, f"group_vars group '{group}'", file, line)
+        raw.group(group, line).vars.update(gvars)
+    return raw
+
+
+def _parse_host(raw: RawInventory, name: str, spec: Any, line: int | None) -> None:
+    file = raw.file
+    spec = require_mapping(spec, f"host '{name}'", file, line)
+    check_keys(spec, HOST_KEYS, f"host '{name}'", file)
+    host_vars = dict(require_mapping(spec.get("vars"), f"host '{name}' vars", file,
+                                     line_of(spec, "vars")))
+    for size in SIZE_KEYS:
+        if size in spec:
+            host_vars[size] = spec[size]
+    host = raw.add_host(name, line, host_vars)
+    host.settings = _connection(spec, f"host '{name}'", file)
+    if "provider" in spec:
+        # "none" (not None) records an explicit opt-out of a defaults/cluster provider
+        host.provider = provider_type(spec["provider"], f"host '{name}' provider", file,
+                                      line_of(spec, "provider")) or "none"
+    groups = spec.get("groups", [])
+    if not isinstance(groups, list):
+        raise InputError(
+            f"host '{name}' groups must be a list like [etcd, control_plane, nodes], "
+            f"not {groups!r}", file=file, line=line_of(spec, "groups"))
+    for index, group in enumerate(groups):
+        where = line_of(groups, index)
+        _check_group_name(group, f"group '{group}' for host '{name}'", file, where)
+        members = raw.group(group, where).hosts
+        if name not in members:
+            members.append(name)
+
+
+def _connection(spec: dict[str, Any], what: str, file: str) -> dict[str, Any]:
+    """Pick and check the connection settings out of a host or `defaults` mapping."""
+    out: dict[str, Any] = {}
+    for key in CONNECTION_VARS:
+        if key not in spec or spec[key] is None:
+            continue
+        value, line = spec[key], line_of(spec, key)
+        if key == "port":
+            value = as_port(value, f"{what} port", file, line)
+        elif key == "become":
+            value = as_bool(value, f"{what} become", file, line)
+        elif key in ("address", "user", "key") and not isinstance(value, str):
+            raise InputError(f"{what} {key} must be a string, not {value!r}", file=file, line=line)
+        out[key] = value
+    return out
+
+
+def _check_group_name(group: Any, what: str, file: str, line: int | None) -> None:
+    if group in ROLE_GROUPS:
+        return
+    hint = (f"; did you mean '{ROLE_ALIASES[group]}'?" if group in ROLE_ALIASES
+            else suggest(group, ROLE_GROUPS))
+    raise InputError(f"unknown {what}{hint} (native inventories use only "
+                     f"{', '.join(ROLE_GROUPS)})", file=file, line=line)
+

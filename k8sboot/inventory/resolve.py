@@ -1,0 +1,199 @@
+"""Var precedence and connection settings: RawInventory -> Inventory.
+
+For each host, later layers override earlier ones key by key (Ansible's
+default `hash_behaviour=replace`):
+
+    native `defaults`
+    all:    inline vars, then group_vars/all
+    groups: each group's inline vars, then group_vars/<group>, in Ansible's
+            order: parents before children (by depth from `all`), then
+            `ansible_group_priority`, then name (so siblings go alphabetically)
+    host:   inline vars, then native host keys, then host_vars/<host>
+    extra:  `-e` values
+
+The connection settings are then read out of the result (`ansible_host` ->
+address, `ansible_port` -> port, ...), so they can come from any layer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from k8sboot.errors import InputError
+from k8sboot.inventory.cluster import (
+    PROVISIONING_PROVIDERS,
+    cluster_from_ansible_vars,
+    provider_type,
+)
+from k8sboot.inventory.model import ROLE_GROUPS, Host, Inventory
+from k8sboot.inventory.raw import (
+    CONNECTION_VARS,
+    ROLE_ALIASES,
+    RawHost,
+    RawInventory,
+    settings_as_vars,
+)
+from k8sboot.inventory.validate import as_bool, as_port
+from k8sboot.inventory.vars_dirs import group_vars, host_vars
+from k8sboot.inventory.yaml_lines import plain
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def resolve(raw: RawInventory, path: Path, extra: dict[str, Any]) -> Inventory:
+    base = path.parent
+    all_vars = {**raw.all_vars, **group_vars(base, "all")}
+    group_layers = {g: {**grp.vars, **group_vars(base, g)} for g, grp in raw.groups.items()}
+    order = _group_order(raw, group_layers)
+    memberships = _memberships(raw)
+
+    resolved: dict[str, dict[str, Any]] = {}
+    for name, host in raw.hosts.items():
+        layered = {**settings_as_vars(raw.defaults), **all_vars}
+        for group in sorted(memberships[name], key=order.__getitem__):
+            layered.update(group_layers[group])
+        layered.update(host.vars)
+        layered.update(settings_as_vars(host.settings))
+        layered.update(host_vars(base, name))
+        layered.update(extra)
+        resolved[name] = plain(layered)
+
+    cluster = plain(raw.cluster) if raw.dialect == "native" else \
+        cluster_from_ansible_vars(_first_control_plane_vars(raw, memberships, resolved, all_vars),
+                                  raw.file)
+    hosts = {name: _host(raw, host, memberships[name], resolved[name], cluster, base)
+             for name, host in raw.hosts.items()}
+    # every group is listed, even an empty one (kubespray's calico_rr usually is)
+    groups: dict[str, list[str]] = {"all": list(hosts), **{g: [] for g in ROLE_GROUPS},
+                                    **{g: [] for g in raw.groups}}
+    for host_obj in hosts.values():
+        for group in host_obj.groups:
+            groups[group].append(host_obj.name)
+    return Inventory(path=path.resolve(), cluster=cluster, hosts=hosts, groups=groups,
+                     vars=plain({**all_vars, **extra}))
+
+
+def _host(raw: RawInventory, spec: RawHost, member_of: set[str], host_vars_: dict[str, Any],
+          cluster: dict[str, Any], base: Path) -> Host:
+    found = {field: _pop_connection(host_vars_, aliases)
+             for field, aliases in CONNECTION_VARS.items()}
+    what, file, line = f"host '{spec.name}'", raw.file, spec.line
+    provider = _provider(raw, spec, cluster)
+    address = found["address"]
+    if address is None and raw.dialect != "native":
+        # Ansible connects to the inventory name when there is no ansible_host; we take
+        # kubespray's `ip` first, then the name if it is a usable IP or DNS name.
+        address = host_vars_.get("ip") or (spec.name if _is_address(spec.name) else None)
+    if address is None and provider not in PROVISIONING_PROVIDERS:
+        hint = "address: <ip or DNS name>" if raw.dialect == "native" else "ansible_host=<ip>"
+        raise InputError(f"{what} has no address: add {hint} (only hosts a provider creates "
+                         f"may leave it out)", file=file, line=line)
+    host = Host(name=spec.name, address=None if address is None else str(address),
+                groups=_group_names(raw, member_of), vars=host_vars_, provider=provider)
+    if found["port"] is not None:
+        host.port = as_port(found["port"], f"{what} port", file, line)
+    if found["user"] is not None:
+        host.user = str(found["user"])
+    if found["key"] is not None:
+        host.key = resolve_key(str(found["key"]), base)
+    if found["become"] is not None:
+        host.become = as_bool(found["become"], f"{what} become", file, line)
+    return host
+
+
+def resolve_key(key: str, base: Path) -> str:
+    """`~` expanded; a relative path is taken from the inventory file's directory."""
+    expanded = Path(os.path.expanduser(key))
+    return os.path.abspath(expanded if expanded.is_absolute() else base / expanded)
+
+
+def _pop_connection(host_vars_: dict[str, Any], aliases: tuple[str, ...]) -> Any:
+    """The first alias set wins; all of them leave the vars (they live on Host fields now)."""
+    value = None
+    for alias in aliases:
+        if alias in host_vars_:
+            found = host_vars_.pop(alias)
+            value = found if value is None else value
+    return value
+
+
+def _provider(raw: RawInventory, spec: RawHost, cluster: dict[str, Any]) -> str | None:
+    """host > defaults > cluster.provider.type; "none" on a host opts out explicitly."""
+    if spec.provider is not None:
+        return None if spec.provider == "none" else spec.provider
+    if raw.defaults.get("provider"):
+        return raw.defaults["provider"]
+    if "provider" in cluster:
+        return provider_type(cluster["provider"], "cluster.provider", raw.file, None)
+    return None
+
+
+def _memberships(raw: RawInventory) -> dict[str, set[str]]:
+    """Each host's groups: those listing it, and every ancestor of those."""
+    parents: dict[str, set[str]] = {g: set() for g in raw.groups}
+    for name, group in raw.groups.items():
+        for child in group.children:
+            parents.setdefault(child, set()).add(name)
+    out: dict[str, set[str]] = {h: set() for h in raw.hosts}
+    for name, group in raw.groups.items():
+        for host in group.hosts:
+            stack = [name]
+            while stack:
+                current = stack.pop()
+                if current not in out[host]:
+                    out[host].add(current)
+                    stack.extend(parents.get(current, ()))
+    return out
+
+
+def _group_order(raw: RawInventory, layers: dict[str, dict[str, Any]]) -> dict[str, tuple]:
+    """Sort key per group: (depth from all, ansible_group_priority, name), as Ansible sorts."""
+    depth: dict[str, int] = {}
+
+    def depth_of(name: str, path: tuple[str, ...]) -> int:
+        if name in path:
+            cycle = " -> ".join(path[path.index(name):] + (name,))
+            raise InputError(f"group '{name}' is its own ancestor ({cycle}): remove one of "
+                             f"these children links", file=raw.file, line=raw.groups[name].line)
+        if name not in depth:
+            parents = [p for p, g in raw.groups.items() if name in g.children]
+            depth[name] = 1 + max((depth_of(p, path + (name,)) for p in parents), default=0)
+        return depth[name]
+
+    order = {}
+    for name in raw.groups:
+        priority = layers[name].get("ansible_group_priority", 1)
+        order[name] = (depth_of(name, ()), priority if isinstance(priority, int) else 1, name)
+    return order
+
+
+def _group_names(raw: RawInventory, member_of: set[str]) -> list[str]:
+    """Role groups first (kubespray names mapped), then the inventory's own names."""
+    roles = {ROLE_ALIASES.get(g, g) for g in member_of}
+    names = [g for g in ROLE_GROUPS if g in roles]
+    names += [g for g in raw.groups if g in member_of and g not in names]
+    return names
+
+
+def _first_control_plane_vars(raw: RawInventory, memberships: dict[str, set[str]],
+                              resolved: dict[str, dict[str, Any]],
+                              all_vars: dict[str, Any]) -> dict[str, Any]:
+    """kubespray keeps cluster settings in group_vars/k8s_cluster: read them as a control
+    plane host sees them; with no control plane host, the all-level vars."""
+    for name in raw.hosts:
+        if any(ROLE_ALIASES.get(g, g) == "control_plane" for g in memberships[name]):
+            return resolved[name]
+    return all_vars
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(name))

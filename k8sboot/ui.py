@@ -1,0 +1,128 @@
+"""Progress and results on the terminal.
+
+On a terminal: a live line per host (its current task and counts) under the
+phase's title. Elsewhere (CI, pipes): plain lines, one per event that matters.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from k8sboot.engine.results import CHANGED, FAILED, OK, SKIPPED, HostStats, PlayResult, TaskOutcome
+from k8sboot.engine.tasks import Task
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+_STYLE = {OK: "green", CHANGED: "yellow", FAILED: "red", SKIPPED: "cyan", "unreachable": "red"}
+
+
+def info(msg: str) -> None:
+    console.print(msg)
+
+
+def warn(msg: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {msg}")
+
+
+def error(msg: str) -> None:
+    err_console.print(f"[red]error:[/] {msg}", markup=True, soft_wrap=True)
+
+
+class Reporter:
+    """Implements the engine's Reporter protocol."""
+
+    def __init__(self, verbose: int = 0, diff: bool = False, live: bool | None = None):
+        self.verbose = verbose
+        self.diff = diff
+        self.live_enabled = sys.stdout.isatty() if live is None else live
+        self._lock = threading.Lock()
+        self._hosts: dict[str, dict[str, Any]] = {}
+        self._live: Live | None = None
+        self._title = ""
+        self._started = 0.0
+
+    # -- the engine's events -----------------------------------------------
+    def play_started(self, title: str, hosts: list[str]) -> None:
+        self._title = title
+        self._started = time.monotonic()
+        self._hosts = {h: {"task": "connecting", "stats": HostStats(), "done": False} for h in hosts}
+        if self.live_enabled and hosts:
+            self._live = Live(self._table(), console=console, refresh_per_second=8, transient=True)
+            self._live.start()
+        else:
+            console.print(f"[bold]== {title}[/] ({', '.join(hosts) or 'no hosts'})")
+
+    def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None:
+        with self._lock:
+            entry = self._hosts.get(host)
+            if entry is not None:
+                entry["task"] = f"{role} : {task.name}"
+                entry["stats"].add(outcome)
+            show = outcome.status in (CHANGED, FAILED) or self.verbose > 0
+            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: [{host}] {role} : {task.name}"
+            if self.verbose and outcome.result.msg:
+                line += f" [dim]({outcome.result.msg})[/]"
+            if show:
+                self._print(line)
+            if self.diff and outcome.result.diff:
+                self._print(outcome.result.diff.rstrip(), markup=False)
+            if self._live:
+                self._live.update(self._table())
+
+    def host_done(self, host: str, stats: HostStats) -> None:
+        with self._lock:
+            if host in self._hosts:
+                self._hosts[host]["done"] = True
+                self._hosts[host]["task"] = "done"
+            if self._live:
+                self._live.update(self._table())
+
+    def play_done(self, title: str, result: PlayResult) -> None:
+        if self._live:
+            self._live.stop()
+            self._live = None
+        secs = time.monotonic() - self._started
+        changed = result.changed
+        state = "[red]failed[/]" if result.failures else "[green]ok[/]"
+        console.print(f"[bold]{title}[/]: {state}, {changed} changed on {len(result.stats)} host(s), {secs:.1f}s")
+
+    # -- helpers ------------------------------------------------------------
+    def _print(self, text: str, markup: bool = True) -> None:
+        if self._live:
+            self._live.console.print(text, markup=markup, highlight=False)
+        else:
+            console.print(text, markup=markup, highlight=False)
+
+    def _table(self) -> Table:
+        t = Table.grid(padding=(0, 2))
+        t.add_row(f"[bold]{self._title}[/]", f"{time.monotonic() - self._started:.0f}s")
+        for host, e in self._hosts.items():
+            st: HostStats = e["stats"]
+            mark = "[green]✓[/]" if e["done"] else "…"
+            t.add_row(f"  {mark} {host}", f"ok={st.ok} changed={st.changed} failed={st.failed}", e["task"])
+        return t
+
+
+def print_recap(result: PlayResult, seconds: float | None = None) -> None:
+    console.print("\nPLAY RECAP " + "*" * 60)
+    width = max((len(h) for h in result.stats), default=0)
+    for host, st in result.stats.items():
+        color = "red" if st.failed or st.unreachable else "yellow" if st.changed else "green"
+        console.print(
+            f"[{color}]{host:<{width}}[/] : ok={st.ok:<3} changed={st.changed:<3} "
+            f"unreachable={st.unreachable:<3} failed={st.failed:<3} skipped={st.skipped:<3} "
+            f"rescued=0 ignored={st.ignored:<3} ({st.seconds:.1f}s)",
+            highlight=False,
+        )
+    if seconds is not None:
+        console.print(f"total: {seconds:.1f}s")
+    for f in result.failures:
+        err_console.print(f.describe(), markup=False, highlight=False)
