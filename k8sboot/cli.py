@@ -77,6 +77,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("inventory"))
 
     p = sub.add_parser(
+        "up", help="bring up the cluster: every node Ready", formatter_class=_Formatter, epilog=EPILOG,
+        description="From an inventory to a cluster whose nodes are all Ready, in phases:\n"
+                    "  provision, binaries, connect, preflight, plan, pki, images, etcd,\n"
+                    "  control plane, rbac, nodes, wait for Ready, pod network routes.\n"
+                    "Idempotent: a rerun changes nothing and restarts nothing; a changed template\n"
+                    "restarts only the component it configures.",
+    )
+    _inventory_arg(p)
+    p.add_argument("-C", "--check", action="store_true", help="report what would change; change nothing")
+    p.add_argument("-D", "--diff", action="store_true", help="show the diff of every file that changes")
+    p.add_argument("--templates", action="append", metavar="DIR",
+                   help="a directory of templates searched before the shipped ones (repeatable)")
+    p.add_argument("--roles-path", action="append", metavar="DIR",
+                   help="a directory of roles searched before the shipped ones (repeatable)")
+    _connection_args(p)
+    p.set_defaults(func=_lazy("up"))
+
+    p = sub.add_parser(
+        "kubeconfig", help="print the admin kubeconfig's path (or merge it)", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Print the path of the cluster's admin kubeconfig (written by `k8sboot up`),\n"
+                    "or with --merge add it to ~/.kube/config as a context named after the cluster.",
+    )
+    _inventory_arg(p)
+    p.add_argument("--merge", action="store_true", help="merge into ~/.kube/config (or --merge-into)")
+    p.add_argument("--merge-into", default="~/.kube/config", metavar="FILE", help=argparse.SUPPRESS)
+    p.set_defaults(func=_lazy("kubeconfig"))
+
+    p = sub.add_parser(
         "run", help="run roles on the hosts (like ansible-playbook)", formatter_class=_Formatter,
         epilog=EPILOG,
         description="Run one or more roles (roles/<name>/tasks/main.yml) on the inventory's hosts,\n"
@@ -125,6 +154,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _inventory_arg(p)
     p.set_defaults(func=_lazy("provision", "destroy"))
+
+    p = sub.add_parser(
+        "binaries", help="build or list the Kubernetes binaries", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="The binaries the cluster runs are yours: cluster.binaries in the inventory\n"
+                    "names a directory, files or URLs (with sha256). `list` resolves and checks them\n"
+                    "(version, checksum) without touching a host; `build` builds components from a\n"
+                    "Kubernetes source tree with its own Makefile.",
+    )
+    bsub = p.add_subparsers(dest="binaries_command", metavar="ACTION", required=True)
+    bb = bsub.add_parser(
+        "build", help="build components from a Kubernetes source tree", epilog=EPILOG,
+        formatter_class=_Formatter,
+        description="Run the tree's `make WHAT=cmd/...` once for all components (GOPATH link,\n"
+                    "CGO_ENABLED=0; needs go, make, rsync, jq). About 6-7 min for all six on 2 cores.",
+    )
+    bb.add_argument("src_dir", metavar="SRC_DIR", help="the Kubernetes source tree")
+    bb.add_argument("--out", metavar="DIR", help="copy the binaries here (default: SRC_DIR/_output/bin)")
+    bb.add_argument("--component", action="append", metavar="NAME",
+                    help="a component to build (repeatable; default: kube-apiserver, "
+                         "kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl)")
+    bb.add_argument("--fix-reflect2", action="store_true",
+                    help="first replace the vendored reflect2 with Debian's v1.0.2: Kubernetes "
+                         "<= 1.21 built with Go >= 1.18 crashes on YAML output without it")
+    bb.set_defaults(func=_lazy("binaries"))
+    bl = bsub.add_parser("list", help="resolve and check the inventory's binaries", epilog=EPILOG)
+    _inventory_arg(bl)
+    bl.set_defaults(func=_lazy("binaries"))
     return parser
 
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.live import Live
 from rich.table import Table
 
@@ -67,9 +68,9 @@ class Reporter:
                 entry["task"] = f"{role} : {task.name}"
                 entry["stats"].add(outcome)
             show = outcome.status in (CHANGED, FAILED) or self.verbose > 0
-            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: [{host}] {role} : {task.name}"
+            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: {escape(f'[{host}]')} {escape(role)} : {escape(task.name)}"
             if self.verbose and outcome.result.msg:
-                line += f" [dim]({outcome.result.msg})[/]"
+                line += f" [dim]({escape(outcome.result.msg)})[/]"
             if show:
                 self._print(line)
             if self.diff and outcome.result.diff:

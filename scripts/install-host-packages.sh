@@ -14,7 +14,7 @@ PACKAGES=(
   # building Kubernetes from Debian's source package (see LAB.md)
   dpkg-dev golang-go rsync jq golang-github-modern-go-reflect2-dev
   # etcd is the user-supplied etcd of the tests; busybox-static makes the pause image
-  etcd-server etcd-client busybox-static
+  etcd-server etcd-client busybox-static containerd
   openssh-client
 )
 

@@ -57,6 +57,8 @@ def load_roles(names: list[str], search_dirs: list[Path]) -> list[Role]:
     for role in roles:
         handler_names = {h.name for h in role.handlers} | {l for h in role.handlers for l in h.listen}
         for task in role.tasks + role.handlers:
+            if task.module == "meta":
+                continue
             spec = MODULES[task.module]
             if not any("{{" in str(v) for v in task.args.values()):
                 spec.check_args(task.args, task.where)
@@ -133,6 +135,12 @@ class Runner:
         try:
             for role in play.roles:
                 for task in role.tasks:
+                    if task.module == "meta":  # flush_handlers: run what was notified so far
+                        failure = self._run_handlers(conn, host, play, variables, notified, stats)
+                        notified.clear()
+                        if failure:
+                            break
+                        continue
                     outcome = self._run_task(conn, host, role, task, variables)
                     stats.add(outcome)
                     self.reporter.task_done(host.name, role.name, task, outcome)
@@ -236,7 +244,10 @@ class Runner:
             check=self.options.check, diff=self.options.diff,
             become=task.become if task.become is not None else host.become,
         )
-        attempts = task.retries + 1 if task.until is not None else 1
+        attempts = 1
+        if task.until is not None:
+            attempts = int(self.templar.render_value(task.retries, variables)) + 1
+            delay = float(self.templar.render_value(task.delay, variables))
         for attempt in range(attempts):
             result = spec.run(ctx, args)
             if task.until is None:
@@ -246,7 +257,7 @@ class Runner:
             if result.skipped or self.templar.condition(task.until, probe):
                 break
             if attempt < attempts - 1:
-                time.sleep(task.delay)
+                time.sleep(delay)
         else:
             result.failed = True
             result.msg = f"gave up after {attempts} attempts: {result.msg}"

@@ -29,7 +29,9 @@ KEYWORDS = {
     "changed_when", "failed_when", "ignore_errors", "args", "listen", "no_log",
     "until", "retries", "delay",
 }
-FREE_FORM_MODULES = {"command", "shell"}
+FREE_FORM_MODULES = {"command", "shell", "meta"}
+# `meta: flush_handlers` is run by the runner itself: it is not a module on the host
+META_ACTIONS = {"flush_handlers"}
 
 
 @dataclass
@@ -51,8 +53,8 @@ class Task:
     listen: list[str] = field(default_factory=list)
     no_log: bool = False
     until: Any = None
-    retries: int = 3
-    delay: float = 5.0
+    retries: Any = 3  # may be a template: rendered when the task runs
+    delay: Any = 5
 
     @property
     def where(self) -> str:
@@ -77,7 +79,7 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
         short = key.removeprefix("ansible.builtin.")
         if short == "systemd_service":
             short = "systemd"
-        if short not in known_modules:
+        if short not in known_modules and short != "meta":
             hint = difflib.get_close_matches(short, sorted(known_modules | KEYWORDS), n=1)
             did = f"; did you mean {hint[0]!r}?" if hint else ""
             raise InputError(
@@ -93,6 +95,8 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
             file=file,
         )
     module, args = modules[0]
+    if module == "meta" and args not in META_ACTIONS:
+        raise InputError(f"task {index + 1}: meta supports only {', '.join(sorted(META_ACTIONS))}", file=file)
     if isinstance(args, str):
         if module not in FREE_FORM_MODULES:
             raise InputError(f"task {index + 1}: module {module} needs a mapping of arguments", file=file)
@@ -124,8 +128,8 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
         listen=_as_list(raw.get("listen")),
         no_log=bool(raw.get("no_log", False)),
         until=raw.get("until"),
-        retries=int(raw.get("retries", 3)),
-        delay=float(raw.get("delay", 5)),
+        retries=raw.get("retries", 3),
+        delay=raw.get("delay", 5),
     )
 
 

@@ -1,0 +1,155 @@
+"""Facts about one local binary: is it a runnable ELF file, its sha256, its version.
+
+Hashing 450 MB and running six binaries costs a second or two, and every run
+needs the answers, so they are memoised in a JSON file keyed by the file's path,
+size, mtime and ctime: a rerun with unchanged files reads neither file nor binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VERSION_TIMEOUT = 20.0  # seconds; `--version` takes 0.06 s on the host, ~0.5 s under emulation
+_CHUNK = 1 << 20
+
+# how each kind of binary is asked for its version, and how its answer is read
+_VERSION_COMMANDS: dict[str, tuple[list[str], re.Pattern[str]]] = {
+    "kube": (["--version"], re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")),
+    "etcd": (["--version"], re.compile(r"etcd Version: (\d+\.\d+\.\d+\S*)")),
+    "etcdctl": (["version"], re.compile(r"etcdctl version: (\d+\.\d+\.\d+\S*)")),
+    # kubectl has no --version; old releases print version.Info{... GitVersion:"v1.20.2" ...},
+    # new ones "Client Version: v1.28.0"
+    "kubectl": (["version", "--client"],
+                re.compile(r'Client Version: (?:version\.Info\{.*?GitVersion:")?(v\d+\.\d+\.\d+[^"\s]*)')),
+}
+
+
+class ProbeError(Exception):
+    """The file is not a usable binary; the message says why (no component, no setting)."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        # hashlib releases the GIL on large buffers: threads hash in parallel
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_executable(path: Path, require_elf: bool = True) -> os.stat_result:
+    """Raise ProbeError unless path is an executable (ELF) file; return its stat."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ProbeError("no such file") from None
+    except OSError as e:
+        raise ProbeError(f"cannot read it: {e.strerror}") from None
+    if not path.is_file():
+        raise ProbeError("not a regular file")
+    if not st.st_mode & 0o111 or not os.access(path, os.X_OK):
+        raise ProbeError("not executable (chmod +x?)")
+    if require_elf:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                raise ProbeError("not an ELF executable (a script, an archive, a download error page?)")
+    return st
+
+
+def read_version(path: Path, kind: str, timeout: float | None = None) -> str:
+    timeout = timeout or VERSION_TIMEOUT
+    args, pattern = _VERSION_COMMANDS[kind]
+    cmd = [str(path), *args]
+    env = {**os.environ, "ETCDCTL_API": "3"}
+    try:
+        proc = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"`{' '.join(cmd)}` did not finish within {timeout:g} s") from None
+    except OSError as e:
+        # e.g. ENOEXEC: an ELF for another architecture, or a missing interpreter
+        raise ProbeError(f"cannot run `{' '.join(cmd)}`: {e.strerror}") from None
+    out = proc.stdout + proc.stderr
+    m = pattern.search(out)
+    if not m:
+        first = out.strip().splitlines()[:2]
+        said = " / ".join(first) if first else "nothing"
+        raise ProbeError(f"cannot read its version: `{' '.join(cmd)}` exited {proc.returncode} "
+                         f"and printed {said!r}")
+    return m.group(1)
+
+
+@dataclass(frozen=True)
+class Probed:
+    sha256: str
+    version: str
+
+
+class ProbeCache:
+    """The memo of (path, size, mtime, ctime) -> sha256 and versions, shared by threads."""
+
+    def __init__(self, file: Path):
+        self.file = file
+        self._lock = threading.Lock()
+        self._dirty = False
+        try:
+            data = json.loads(file.read_text())
+            self._entries: dict[str, dict[str, Any]] = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            self._entries = {}  # no cache or a damaged one: start afresh
+
+    @staticmethod
+    def _stamp(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+    def _entry(self, path: Path, st: os.stat_result) -> dict[str, Any]:
+        key = str(path)
+        with self._lock:
+            entry = self._entries.get(key)
+            if not entry or entry.get("stamp") != self._stamp(st):
+                entry = {"stamp": self._stamp(st), "versions": {}}
+                self._entries[key] = entry
+                self._dirty = True
+            return entry
+
+    def sha256(self, path: Path, st: os.stat_result) -> str:
+        entry = self._entry(path, st)
+        if "sha256" not in entry:
+            digest = sha256_file(path)
+            with self._lock:
+                entry["sha256"] = digest
+                self._dirty = True
+        return str(entry["sha256"])
+
+    def version(self, path: Path, st: os.stat_result, kind: str) -> str:
+        entry = self._entry(path, st)
+        if kind not in entry["versions"]:
+            found = read_version(path, kind)  # a failure is not memoised: the user will fix it
+            with self._lock:
+                entry["versions"][kind] = found
+                self._dirty = True
+        return str(entry["versions"][kind])
+
+    def probe(self, path: Path, kind: str, require_elf: bool = True) -> Probed:
+        st = check_executable(path, require_elf)
+        return Probed(sha256=self.sha256(path, st), version=self.version(path, st, kind))
+
+    def save(self) -> None:
+        with self._lock:
+            if not self._dirty:
+                return
+            # forget files that are gone, so the memo does not grow forever
+            live = {k: v for k, v in self._entries.items() if os.path.exists(k)}
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(live, indent=1, sort_keys=True) + "\n")
+            os.replace(tmp, self.file)  # atomic: a concurrent reader sees old or new
+            self._dirty = False

@@ -1,0 +1,99 @@
+"""Talking to the apiserver through the official `kubernetes` client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+KUBELET_API_ROLE = "system:kube-apiserver-to-kubelet"
+KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubelet-client.crt
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
+
+def api_client(kubeconfig: Path, timeout: float = 10.0) -> client.ApiClient:
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api.configuration.retries = 0
+    return api
+
+
+@dataclass
+class NodeView:
+    name: str
+    ready: str  # "True" / "False" / "Unknown" / "missing"
+    reason: str
+    pod_cidr: str | None
+    raw: Any
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready == "True"
+
+
+def node_views(api: client.ApiClient, timeout: float = 5.0) -> dict[str, NodeView]:
+    nodes = client.CoreV1Api(api).list_node(_request_timeout=timeout).items
+    out: dict[str, NodeView] = {}
+    for n in nodes:
+        ready = next((c for c in (n.status.conditions or []) if c.type == "Ready"), None)
+        out[n.metadata.name] = NodeView(
+            n.metadata.name,
+            ready.status if ready else "Unknown",
+            (ready.message or ready.reason or "") if ready else "no Ready condition yet",
+            n.spec.pod_cidr,
+            n,
+        )
+    return out
+
+
+def ensure_kubelet_api_rbac(api: client.ApiClient) -> bool:
+    """Let the apiserver reach kubelets (logs, exec, metrics). Returns True if it changed anything."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    role = client.V1ClusterRole(
+        metadata=client.V1ObjectMeta(name=KUBELET_API_ROLE, labels={"app.kubernetes.io/managed-by": "k8sboot"}),
+        rules=[client.V1PolicyRule(
+            api_groups=[""],
+            resources=["nodes/proxy", "nodes/stats", "nodes/log", "nodes/spec", "nodes/metrics"],
+            verbs=["*"],
+        )],
+    )
+    binding = client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=KUBELET_API_ROLE, labels={"app.kubernetes.io/managed-by": "k8sboot"}),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                  name=KUBELET_API_ROLE),
+        subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
+                                       name=KUBELET_API_USER)],
+    )
+    changed = False
+    try:
+        current = rbac.read_cluster_role(KUBELET_API_ROLE)
+        if api.sanitize_for_serialization(current.rules) != api.sanitize_for_serialization(role.rules):
+            rbac.replace_cluster_role(KUBELET_API_ROLE, role)
+            changed = True
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        rbac.create_cluster_role(role)
+        changed = True
+    try:
+        current_b = rbac.read_cluster_role_binding(KUBELET_API_ROLE)
+        if api.sanitize_for_serialization(current_b.subjects) != api.sanitize_for_serialization(binding.subjects):
+            rbac.replace_cluster_role_binding(KUBELET_API_ROLE, binding)
+            changed = True
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        rbac.create_cluster_role_binding(binding)
+        changed = True
+    return changed
+
+
+def ensure_label(api: client.ApiClient, node: str, key: str, value: str = "") -> bool:
+    core = client.CoreV1Api(api)
+    n = core.read_node(node)
+    if (n.metadata.labels or {}).get(key) == value:
+        return False
+    core.patch_node(node, {"metadata": {"labels": {key: value}}})
+    return True

@@ -1,0 +1,42 @@
+"""`k8sboot kubeconfig`: where the admin kubeconfig is, or merge it into ~/.kube/config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from k8sboot.commands.context import build_context
+from k8sboot.errors import InputError
+
+
+def merge_kubeconfig(source: Path, target: Path, name: str) -> None:
+    """Add (or replace) this cluster's cluster/user/context entries, named after the cluster."""
+    new = yaml.safe_load(source.read_text())
+    cur = yaml.safe_load(target.read_text()) if target.exists() else None
+    cur = cur or {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    cluster = {"name": name, "cluster": new["clusters"][0]["cluster"]}
+    user = {"name": f"{name}-admin", "user": new["users"][0]["user"]}
+    context = {"name": name, "context": {"cluster": name, "user": f"{name}-admin"}}
+    for key, entry in (("clusters", cluster), ("users", user), ("contexts", context)):
+        items = [e for e in cur.get(key) or [] if e.get("name") != entry["name"]]
+        cur[key] = items + [entry]
+    cur["current-context"] = name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(cur, sort_keys=False))
+    target.chmod(0o600)
+
+
+def run(args: Any) -> int:
+    ctx = build_context(args)
+    path = ctx.state.admin_kubeconfig
+    if not path.exists():
+        raise InputError(f"cluster {ctx.inventory.name} has no kubeconfig yet ({path}): run `k8sboot up` first")
+    if args.merge:
+        target = Path(args.merge_into).expanduser()
+        merge_kubeconfig(path, target, ctx.inventory.name)
+        print(f"merged context {ctx.inventory.name!r} into {target} (now the current context)")
+    else:
+        print(path)
+    return 0

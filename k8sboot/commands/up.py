@@ -1,0 +1,41 @@
+"""`k8sboot up`: from an inventory to Ready nodes (the phases are listed in phases/up.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from k8sboot import ui
+from k8sboot.commands.context import build_context
+from k8sboot.engine.runner import RunOptions
+from k8sboot.errors import K8sbootError
+from k8sboot.phases.base import RunContext
+from k8sboot.phases.up import up_phases
+
+
+def run(args: Any) -> int:
+    started = time.monotonic()
+    command = build_context(args)
+    options = RunOptions(check=args.check, diff=args.diff, forks=args.forks)
+    ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff))
+    failed: K8sbootError | None = None
+    try:
+        for phase in up_phases():
+            phase_started = time.monotonic()
+            ui.console.print(f"[bold cyan]▶ {phase.title}[/]")
+            try:
+                phase.run(ctx)
+            finally:
+                ctx.timings.append((phase.title, time.monotonic() - phase_started))
+    except K8sbootError as e:
+        failed = e
+    finally:
+        ctx.pool.close()
+    if ctx.result.stats:
+        ui.print_recap(ctx.result)
+    total = time.monotonic() - started
+    ui.info("timings: " + ", ".join(f"{t} {s:.1f}s" for t, s in ctx.timings) + f"; total {total:.1f}s")
+    if failed:
+        raise failed
+    ui.info(f"[green]cluster {command.inventory.name} is up[/] ({ctx.result.changed} changed, {total:.1f}s)")
+    return 0

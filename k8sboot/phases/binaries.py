@@ -1,0 +1,32 @@
+"""Phase: resolve the user's binaries and check them, before any host is touched."""
+
+from __future__ import annotations
+
+from k8sboot import ui
+from k8sboot.binaries import default_cache_dir, kubernetes_version, resolve_binaries, write_manifest
+from k8sboot.binaries.components import components_for_groups
+from k8sboot.errors import InputError
+from k8sboot.phases.base import RunContext
+
+
+class ResolveBinaries:
+    title = "binaries"
+
+    def run(self, ctx: RunContext) -> None:
+        inv = ctx.inventory
+        settings = inv.cluster.get("binaries")
+        if not settings:
+            raise InputError(
+                "cluster.binaries is not set: say where your builds of etcd and the Kubernetes "
+                "components are (e.g. `binaries: {dir: ~/kubernetes/_output/bin, etcd: {path: /usr/bin/etcd}}`)",
+                file=str(inv.path) if inv.path else None,
+            )
+        groups = {g for h in inv.hosts.values() for g in h.groups}
+        wanted = components_for_groups(groups)
+        resolved = resolve_binaries(settings, default_cache_dir(), inv.path.parent if inv.path else None,
+                                    components=wanted)
+        write_manifest(ctx.state.ensure(), resolved)
+        ctx.scratch["binaries"] = resolved
+        ctx.scratch["kube_version"] = kubernetes_version(resolved)
+        for comp, rb in sorted(resolved.items()):
+            ui.info(f"  {comp:<24} {rb.version:<10} {rb.sha256[:12]}  {rb.source}")

@@ -1,0 +1,43 @@
+"""Phase: the image archives every node imports, the pause image first.
+
+No registry is reachable (nor needed): the sandbox image containerd uses is
+made locally from a static binary unless the inventory names one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from k8sboot import ui
+from k8sboot.errors import InputError
+from k8sboot.images.pause import DEFAULT_PAUSE_TAG, build_pause_image
+from k8sboot.phases.base import RunContext
+
+
+class Images:
+    title = "images"
+
+    def run(self, ctx: RunContext) -> None:
+        assert ctx.plan is not None
+        inv = ctx.inventory
+        settings = inv.cluster.get("images") or {}
+        archives: list[dict[str, str]] = []
+        pause = settings.get("pause")
+        if pause:
+            tar = Path(str(pause.get("archive", ""))).expanduser()
+            if not tar.is_file():
+                raise InputError(f"cluster.images.pause.archive: {tar} does not exist", file=str(inv.path))
+            tag = str(pause.get("name") or DEFAULT_PAUSE_TAG)
+        else:
+            tag = DEFAULT_PAUSE_TAG
+            tar = build_pause_image(ctx.state.ensure().root / "images" / "pause.tar", tag)
+        archives.append({"src": str(tar), "name": tag})
+        for i, extra in enumerate(settings.get("archives") or []):
+            src = Path(str(extra.get("archive", ""))).expanduser()
+            if not src.is_file():
+                raise InputError(f"cluster.images.archives[{i}].archive: {src} does not exist",
+                                 file=str(inv.path))
+            archives.append({"src": str(src), "name": str(extra["name"])})
+        ctx.plan.image_archives = archives
+        ctx.plan.sandbox_image = tag
+        ui.info(f"  sandbox image {tag} from {tar}")

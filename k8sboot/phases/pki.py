@@ -1,0 +1,25 @@
+"""Phase: the certificates and kubeconfigs, made locally and reused on rerun."""
+
+from __future__ import annotations
+
+from k8sboot import ui
+from k8sboot.phases.base import RunContext
+from k8sboot.pki import ensure_pki
+
+
+class Pki:
+    title = "pki"
+
+    def run(self, ctx: RunContext) -> None:
+        assert ctx.plan is not None
+        result = ensure_pki(ctx.plan.pki_spec(), ctx.state.pki_dir, ctx.plan.api_server_url)
+        for w in result.warnings:
+            ui.warn(w)
+        ui.info(f"  {result.summary()}")
+        # the admin kubeconfig users are pointed at
+        admin = ctx.state.pki_dir / "kubeconfigs" / "admin.kubeconfig"
+        target = ctx.state.admin_kubeconfig
+        data = admin.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
+            target.chmod(0o600)

@@ -1,0 +1,39 @@
+"""Phase: routes between the nodes' pod networks.
+
+The controller-manager allocates each node's pod CIDR; once nodes registered,
+every node gets a route to every other node's pod CIDR via that node's
+address (the nodes share a layer-2 network, as in the lab and most racks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sboot.engine.runner import Play, Runner, load_roles
+from k8sboot.errors import RunError
+from k8sboot.inventory.model import Host
+from k8sboot.phases.base import RunContext
+from k8sboot.plan import node_ip
+
+
+class PodRoutes:
+    title = "pod network routes"
+
+    def run(self, ctx: RunContext) -> None:
+        assert ctx.plan is not None
+        if ctx.options.check:
+            return
+        views = ctx.scratch.get("nodes", {})
+        hosts = ctx.inventory.hosts_in("nodes")
+        cidrs = {h.name: views[h.node_name].pod_cidr for h in hosts if h.node_name in views}
+
+        def vars_for(host: Host) -> dict[str, Any]:
+            routes = [{"cidr": cidrs[o.name], "via": node_ip(o)}
+                      for o in hosts if o.name != host.name and cidrs.get(o.name)]
+            return {**ctx.plan.vars_for_host(host), "pod_routes": routes}
+
+        runner = Runner(ctx.inventory, ctx.pool, ctx.command.templar(), vars_for, ctx.options, ctx.reporter)
+        result = runner.run(Play(self.title, hosts, load_roles(["pod_routes"], ctx.command.roles_dirs)))
+        ctx.result.merge(result)
+        if result.failures:
+            raise RunError("\n".join(f.describe() for f in result.failures))

@@ -1,0 +1,40 @@
+"""`k8sboot up`: the whole bootstrap, as one ordered list of phases.
+
+Each phase runs over the hosts it concerns, all of them in parallel, and is
+idempotent: a second `up` with the same input changes nothing.
+"""
+
+from __future__ import annotations
+
+from k8sboot.phases.api_access import ApiAccess
+from k8sboot.phases.base import Phase
+from k8sboot.phases.binaries import ResolveBinaries
+from k8sboot.phases.connect import Connect
+from k8sboot.phases.images import Images
+from k8sboot.phases.pki import Pki
+from k8sboot.phases.plan import MakePlan
+from k8sboot.phases.pod_routes import PodRoutes
+from k8sboot.phases.preflight import Preflight
+from k8sboot.phases.provision import Provision
+from k8sboot.phases.roles import RolePhase
+from k8sboot.phases.summary import Summary
+from k8sboot.phases.wait_ready import WaitReady
+
+
+def up_phases() -> list[Phase]:
+    return [
+        Provision(),                                      # VMs for hosts with a provider
+        ResolveBinaries(),                                # check the user's binaries: before any host
+        Connect(),                                        # SSH to every host, gather facts
+        Preflight(),                                      # OS, swap, ports, kernel: before installing
+        MakePlan(),                                       # roles, addresses, CIDRs, vars per host
+        Pki(),                                            # CAs, certificates, kubeconfigs (local)
+        Images(),                                         # the pause image and other archives
+        RolePhase("etcd", ["etcd"], "etcd"),              # etcd members, healthy
+        RolePhase("control plane", ["control_plane"], "control_plane"),  # apiserver ready
+        ApiAccess(),                                      # RBAC: apiserver -> kubelet
+        RolePhase("nodes", ["node"], "nodes"),            # containerd, CNI, kubelet, kube-proxy
+        WaitReady(),                                      # every node Ready in the API
+        PodRoutes(),                                      # routes between the nodes' pod CIDRs
+        Summary(),                                        # nodes table, kubeconfig path
+    ]

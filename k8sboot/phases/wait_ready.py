@@ -1,0 +1,77 @@
+"""Phase: wait until every host in `nodes` is registered and Ready according to the API.
+
+When a node is not Ready in time the error names it, shows its conditions and
+the last journal lines of the unit that fails on it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from k8sboot import ui
+from k8sboot.cluster_api import CONTROL_PLANE_LABEL, api_client, ensure_label, node_views
+from k8sboot.connection.ssh import SSHConnection
+from k8sboot.errors import RunError
+from k8sboot.phases.base import RunContext
+
+NODE_UNITS = ("containerd", "kubelet", "kube-proxy")
+
+
+def diagnose(conn: SSHConnection, node: str, view) -> str:  # noqa: ANN001
+    lines = [f"node {node} ({conn.name}, {conn.address}) is not Ready"]
+    if view is None:
+        lines.append("  it never registered with the apiserver")
+    else:
+        for c in view.raw.status.conditions or []:
+            lines.append(f"  {c.type}={c.status} {c.reason or ''}: {c.message or ''}")
+    try:
+        states = conn.run("systemctl is-active " + " ".join(NODE_UNITS), become=True).stdout.split()
+        failing = [u for u, s in zip(NODE_UNITS, states) if s != "active"] or ["kubelet"]
+        unit = failing[0]
+        lines.append(f"  units: {', '.join(f'{u}={s}' for u, s in zip(NODE_UNITS, states))}")
+        journal = conn.run(f"journalctl -u {shlex.quote(unit)} -n 15 --no-pager -o cat", become=True)
+        lines.append(f"  last lines of {unit}'s journal:")
+        lines.extend("    | " + line for line in journal.stdout.strip().splitlines()[-15:])
+    except Exception as e:  # diagnosis must never hide the real error
+        lines.append(f"  (could not read the host's journal: {e})")
+    return "\n".join(lines)
+
+
+class WaitReady:
+    title = "wait for nodes Ready"
+
+    def run(self, ctx: RunContext) -> None:
+        if ctx.options.check:
+            return
+        timeout = float(ctx.inventory.cluster.get("ready_timeout", 300))
+        api = ctx.scratch.get("api") or api_client(ctx.state.admin_kubeconfig)
+        wanted = {h.node_name: h for h in ctx.inventory.hosts_in("nodes")}
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        last = ""
+        views = {}
+        while True:
+            try:
+                views = node_views(api)
+            except Exception as e:  # the apiserver may blink while components restart
+                views = {}
+                status = f"apiserver not answering ({type(e).__name__})"
+            ready = sorted(n for n in wanted if n in views and views[n].is_ready)
+            waiting = sorted(set(wanted) - set(ready))
+            if not waiting:
+                break
+            status = f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
+                f"{n} ({'not registered' if n not in views else views[n].ready})" for n in waiting)
+            if status != last:
+                ui.info(f"  {time.monotonic() - started:5.1f}s {status}")
+                last = status
+            if time.monotonic() > deadline:
+                report = [diagnose(ctx.pool.get(wanted[n]), n, views.get(n)) for n in waiting]
+                raise RunError(f"nodes not Ready after {timeout:.0f}s:\n" + "\n".join(report))
+            time.sleep(1)
+        ui.info(f"  {time.monotonic() - started:5.1f}s all {len(wanted)} node(s) Ready")
+        for h in ctx.inventory.hosts_in("control_plane"):
+            if h.in_group("nodes"):
+                ensure_label(api, h.node_name, CONTROL_PLANE_LABEL)
+        ctx.scratch["nodes"] = node_views(api)

@@ -1,0 +1,169 @@
+"""The cluster plan: what the inventory means for each host.
+
+Who runs etcd, the control plane and a kubelet; the addresses, CIDRs and
+names every component agrees on; and the vars each role receives. Roles see
+only these vars (plus the inventory's own), so ansible-playbook given the same
+vars renders the same files.
+
+Precedence, lowest first: role defaults < plan vars < the inventory's vars
+(all < group < host < -e). A user can therefore override anything the plan
+derives, e.g. `cgroup_driver` for one host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from k8sboot.errors import InputError
+from k8sboot.inventory.model import Host, Inventory
+from k8sboot.pki import PkiSpec, files_for_host, remote_mode
+from k8sboot.pki.spec import ControlPlane, EtcdMember, Node
+
+CONTAINER_VIRT = {"lxc", "lxc-libvirt", "docker", "podman", "systemd-nspawn", "openvz", "container-other", "wsl"}
+
+DEFAULTS = {
+    "cluster_domain": "cluster.local",
+    "pod_cidr": "10.244.0.0/16",
+    "service_cidr": "10.96.0.0/12",
+    "node_cidr_mask_size": 24,
+    "apiserver_port": 6443,
+}
+
+
+def node_ip(host: Host) -> str:
+    """The address components bind to: kubespray's `ip` var, else the SSH address."""
+    ip = host.vars.get("ip") or host.address
+    if not ip:
+        raise InputError(f"host {host.name} has no address (provision it first)")
+    return str(ip)
+
+
+def _nth_ip(cidr: str, n: int, what: str) -> str:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as e:
+        raise InputError(f"cluster.{what}: {cidr!r} is not a CIDR ({e})") from e
+    return str(net[n])
+
+
+@dataclass
+class ClusterPlan:
+    inventory: Inventory
+    settings: dict[str, Any]
+    kube_version: str
+    binaries: dict[str, dict[str, str]]  # component -> {path, sha256, version}
+    pki_dir: Path
+    image_archives: list[dict[str, str]] = field(default_factory=list)  # [{src, name}]
+    sandbox_image: str = "registry.k8s.io/pause:3.6"
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> facts
+
+    # -- who does what ---------------------------------------------------------
+    @property
+    def etcd_hosts(self) -> list[Host]:
+        return self.inventory.hosts_in("etcd")
+
+    @property
+    def control_planes(self) -> list[Host]:
+        return self.inventory.hosts_in("control_plane")
+
+    @property
+    def nodes(self) -> list[Host]:
+        return self.inventory.hosts_in("nodes")
+
+    @property
+    def api_server_url(self) -> str:
+        endpoint = self.settings.get("api_endpoint")
+        if endpoint:
+            return str(endpoint)
+        ip = node_ip(self.control_planes[0])
+        host = f"[{ip}]" if ":" in ip else ip
+        return f"https://{host}:{self.settings['apiserver_port']}"
+
+    def etcd_name(self, host: Host) -> str:
+        return str(host.vars.get("etcd_member_name") or host.name)
+
+    # -- PKI -------------------------------------------------------------------
+    def pki_spec(self) -> PkiSpec:
+        extra = self.settings.get("extra_sans") or []
+        api = self.settings.get("api_endpoint")
+        if api:
+            extra = list(extra) + [str(api).split("//")[-1].rsplit(":", 1)[0].strip("[]")]
+        return PkiSpec(
+            cluster_name=self.inventory.name,
+            service_cidr=self.settings["service_cidr"],
+            cluster_domain=self.settings["cluster_domain"],
+            extra_sans=tuple(dict.fromkeys(str(s) for s in extra)),
+            control_planes=tuple(
+                ControlPlane(h.name, tuple(dict.fromkeys([node_ip(h), h.address or node_ip(h)])))
+                for h in self.control_planes
+            ),
+            etcd_members=tuple(
+                EtcdMember(self.etcd_name(h), tuple(dict.fromkeys([node_ip(h), h.address or node_ip(h)])))
+                for h in self.etcd_hosts
+            ),
+            nodes=tuple(Node(h.node_name, (node_ip(h),)) for h in self.nodes),
+        )
+
+    def pki_files(self, host: Host) -> dict[str, list[dict[str, str]]]:
+        """Per role group, the certificate files this host receives: [{src, dest, mode}]."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for group in ("etcd", "control_plane", "nodes"):
+            if not host.in_group(group):
+                out[group] = []
+                continue
+            files = files_for_host([group], host.name, host.node_name, self.etcd_name(host), self.pki_dir)
+            out[group] = [
+                {"src": str(src), "dest": dest, "mode": format(remote_mode(dest), "04o")}
+                for dest, src in sorted(files.items())
+            ]
+        return out
+
+    # -- the vars every role receives -------------------------------------------
+    def vars_for_host(self, host: Host) -> dict[str, Any]:
+        s = self.settings
+        facts = self.facts.get(host.name, {})
+        virt = facts.get("virtualization_type", "none")
+        in_container = virt in CONTAINER_VIRT
+        plan_vars: dict[str, Any] = {
+            "k8sboot_cluster_name": self.inventory.name,
+            "kube_version": self.kube_version,
+            "cluster_domain": s["cluster_domain"],
+            "pod_cidr": s["pod_cidr"],
+            "service_cidr": s["service_cidr"],
+            "node_cidr_mask_size": s["node_cidr_mask_size"],
+            "apiserver_port": s["apiserver_port"],
+            "kubernetes_service_ip": _nth_ip(s["service_cidr"], 1, "service_cidr"),
+            "cluster_dns_ip": _nth_ip(s["service_cidr"], 10, "service_cidr"),
+            "api_server_url": self.api_server_url,
+            "control_plane_count": len(self.control_planes),
+            "node_name": host.node_name,
+            "node_ip": node_ip(host),
+            "address": host.address,
+            "etcd_name": self.etcd_name(host),
+            "etcd_initial_cluster": ",".join(
+                f"{self.etcd_name(h)}=https://{node_ip(h)}:2380" for h in self.etcd_hosts
+            ),
+            "etcd_servers": ",".join(f"https://{node_ip(h)}:2379" for h in self.etcd_hosts),
+            "k8sboot_binaries": self.binaries,
+            "k8sboot_pki_files": self.pki_files(host),
+            "k8sboot_image_archives": self.image_archives,
+            "sandbox_image": self.sandbox_image,
+            # Ansible's fact names, so the roles read the same under ansible-playbook
+            "ansible_virtualization_type": virt,
+            "ansible_virtualization_role": "guest" if virt != "none" else "NA",
+            "containerd_restrict_oom_score_adj": in_container,
+        }
+        return {**plan_vars, **host.vars}
+
+
+def cluster_settings(inventory: Inventory) -> dict[str, Any]:
+    """Cluster-wide settings with their defaults; the all-level vars may set them too."""
+    settings = dict(DEFAULTS)
+    for key in DEFAULTS:
+        if key in inventory.vars:
+            settings[key] = inventory.vars[key]
+    settings.update({k: v for k, v in inventory.cluster.items()})
+    return settings
