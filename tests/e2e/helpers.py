@@ -1,0 +1,65 @@
+"""What the end-to-end tests use to drive k8sboot and to look at hosts independently of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import yaml
+
+from tests.lab.containers import LabHost
+
+REPO = Path(__file__).resolve().parents[2]
+KUBE_BIN = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8sboot" / "kubernetes" / "bin"
+BINARIES = {"dir": str(KUBE_BIN), "etcd": {"path": "/usr/bin/etcd"}}
+
+
+def k8sboot(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    env = {**os.environ, "K8SBOOT_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "k8sboot", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def ssh(host: LabHost, command: str, user: str = "root") -> tuple[int, str]:
+    """Run a command on a lab host over a fresh paramiko connection (not k8sboot's)."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(host.address, port=host.port, username=user, key_filename=str(host.key_path),
+                   allow_agent=False, look_for_keys=False, timeout=10)
+    try:
+        _, stdout, stderr = client.exec_command(command, timeout=60)
+        out = stdout.read().decode() + stderr.read().decode()
+        return stdout.channel.recv_exit_status(), out
+    finally:
+        client.close()
+
+
+def write_inventory(path: Path, name: str, hosts: dict[str, dict[str, Any]], key: Path,
+                    **cluster: Any) -> Path:
+    inv = {
+        "cluster": {"name": name, **cluster},
+        "defaults": {"user": "root", "key": str(key)},
+        "hosts": hosts,
+    }
+    path.write_text(yaml.safe_dump(inv, sort_keys=False))
+    return path
+
+
+def kubectl() -> str:
+    """A kubectl k8sboot did not build: the machine's own, else the lab's build."""
+    for candidate in ("/usr/bin/kubectl", str(KUBE_BIN / "kubectl")):
+        if Path(candidate).exists():
+            return candidate
+    raise RuntimeError("no kubectl on this machine")
+
+
+def start_times(host: LabHost, units: list[str]) -> dict[str, str]:
+    code, out = ssh(host, "for u in " + " ".join(units) +
+                    "; do echo $u $(systemctl show -p ExecMainStartTimestampMonotonic --value $u); done")
+    assert code == 0, out
+    return dict(line.split(" ", 1) for line in out.strip().splitlines())

@@ -1,0 +1,1 @@
+"""The lab: system containers and libvirt VMs inside the lab's network namespace."""

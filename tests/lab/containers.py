@@ -1,0 +1,398 @@
+"""System containers (LXC) booting the base image: fast stand-ins for physical hosts.
+
+    with ContainerLab() as lab:
+        hosts = lab.start(["node1", "node2"])   # LabHost(name, address, port, key_path, ...)
+
+Run inside the lab's network namespace (``scripts/lab-netns.sh exec ...``): the
+bridge, the veths and every address live there and nowhere else. Each container
+runs systemd from a private copy of the base rootfs (no kernel, no modules), is
+reached over SSH as root or as ``admin`` (passwordless sudo) with the lab key, and
+carries the fixes LAB.md lists for running a kubelet inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from k8sboot.image import BaseImage, ensure_base_image
+from k8sboot.providers.base import ensure_keypair, public_key_of, wait_for_ssh
+
+Log = Callable[[str], None]
+
+LAB_ROOT = Path("/var/lib/k8sboot-lab")
+BRIDGE = "k8sblab0"
+NETWORK = ipaddress.ip_network("10.123.0.0/24")
+GATEWAY = ipaddress.ip_address("10.123.0.1")  # the bridge; a dead end: no route out
+FIRST_HOST = 11
+# Bump when the template below changes, so stale templates are not reused.
+TEMPLATE_VERSION = 2
+# The kubelet insists on these values; bind-mounted files give the container its
+# own view without touching the host's settings.
+SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+ADMIN_UID = 1000
+
+
+def default_key_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "k8sboot" / "lab" / "id_ed25519"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    address: str
+    port: int = 22
+    key_path: Path = Path()
+    root_user: str = "root"
+    sudo_user: str = "admin"
+
+
+class LabError(RuntimeError):
+    pass
+
+
+# The kubelet wants the cpu and cpuacct hierarchies (LAB.md fix 2): mount them
+# before anything else starts.
+CGROUP_SCRIPT = """\
+#!/bin/sh
+# LXC leaves cpu and cpuacct as symlinks to an empty, unmounted "cpu,cpuacct"
+# (this host mounts them as two hierarchies): make them real mounts.
+set -e
+cg=/sys/fs/cgroup
+ok=1
+for c in cpu cpuacct; do
+  if [ -L "$cg/$c" ] || ! mountpoint -q "$cg/$c"; then ok=0; fi
+done
+[ "$ok" = 1 ] && exit 0
+ro=0
+case ",$(findmnt -n -o OPTIONS "$cg")," in *,ro,*) ro=1 ;; esac
+[ "$ro" = 1 ] && mount -o remount,rw "$cg"
+for c in cpu cpuacct; do
+  [ -L "$cg/$c" ] && rm "$cg/$c"
+  mkdir -p "$cg/$c"
+  mountpoint -q "$cg/$c" || mount -t cgroup -o "$c" cgroup "$cg/$c"
+done
+if [ -d "$cg/cpu,cpuacct" ] && ! mountpoint -q "$cg/cpu,cpuacct"; then
+  rmdir "$cg/cpu,cpuacct"
+fi
+[ "$ro" = 1 ] && mount -o remount,ro "$cg"
+exit 0
+"""
+
+CGROUP_UNIT = """\
+[Unit]
+Description=k8sboot lab: mount the cpu and cpuacct cgroup hierarchies
+DefaultDependencies=no
+Before=sysinit.target containerd.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/k8sboot-lab-cgroups
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+VETH_UP = """\
+#!/bin/sh
+# lxc.net.0.script.up: LXC checks bridges through /sys, which under nsenter --net
+# shows the root namespace, so attach the host end ourselves (LAB.md fix 1).
+# LXC 5.0 passes the host end as the 5th argument (LXC_NET_PEER is not set).
+peer="${{LXC_NET_PEER:-$5}}"
+ip link set "$peer" master {bridge} && ip link set "$peer" up
+"""
+
+
+class ContainerLab:
+    """Privileged LXC system containers on the bridge k8sblab0 (10.123.0.0/24)."""
+
+    def __init__(self, root: Path = LAB_ROOT, image: BaseImage | None = None,
+                 key_path: Path | None = None, log: Log = print,
+                 ssh_timeout: float = 120.0) -> None:
+        self.root = root
+        self.lxcpath = root / "containers"
+        self._image = image
+        self.key_path = key_path or default_key_path()
+        self.log = log
+        self.ssh_timeout = ssh_timeout
+        self._started: list[str] = []
+
+    # -- the context-manager form: destroys what this lab started -----------------
+    def __enter__(self) -> "ContainerLab":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.destroy(list(self._started))
+
+    # -- public API ---------------------------------------------------------------
+    def start(self, names: list[str]) -> list[LabHost]:
+        """Boot fresh containers (destroying any leftovers of the same names)."""
+        started = time.monotonic()
+        self._prepare()
+        self.destroy(names)
+        addresses = self._allocate(names)
+        template = self._template()
+        self._started.extend(n for n in names if n not in self._started)
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            list(pool.map(lambda n: self._create_and_boot(n, addresses[n], template), names))
+        hosts = self._wait_all(names)
+        self.log(f"lab: {len(names)} container(s) answer SSH after "
+                 f"{time.monotonic() - started:.1f} s")
+        return hosts
+
+    def start_existing(self, name: str) -> LabHost:
+        """Start a stopped container again, keeping its disk."""
+        if not (self.lxcpath / name / "config").exists():
+            raise LabError(f"no container {name} in {self.lxcpath}")
+        if not self.is_running(name):
+            self._lxc_start(name)
+        return self._wait_all([name])[0]
+
+    def stop(self, name: str, timeout: int = 30) -> None:
+        """Shut down cleanly (systemd gets SIGRTMIN+3), killing it after `timeout` s."""
+        self._lxc("lxc-stop", name, "-t", str(timeout), check=False)
+
+    def destroy(self, names: Iterable[str]) -> None:
+        names = list(names)
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            list(pool.map(self._destroy_one, names))
+        self._started = [n for n in self._started if n not in names]
+
+    def destroy_all(self) -> None:
+        if self.lxcpath.is_dir():
+            self.destroy(sorted(p.name for p in self.lxcpath.iterdir() if p.is_dir()))
+
+    def is_running(self, name: str) -> bool:
+        done = self._lxc("lxc-info", name, "-s", "-H", check=False)
+        return done.stdout.strip() == "RUNNING"
+
+    def host(self, name: str) -> LabHost:
+        address = (self.lxcpath / name / "address").read_text().strip()
+        return LabHost(name=name, address=address, key_path=self.key_path)
+
+    # -- preparation, once per lab ------------------------------------------------
+    def _prepare(self) -> None:
+        if os.readlink("/proc/self/ns/net") == os.readlink("/proc/2/ns/net"):
+            raise LabError("refusing to build the lab in the host's network namespace: "
+                           "run under `scripts/lab-netns.sh exec ...`")
+        self.lxcpath.mkdir(parents=True, exist_ok=True)
+        ensure_keypair(self.key_path, comment="k8sboot-lab")
+        self._ensure_bridge()
+        sysctl_dir = self.root / "sysctl"
+        for rel, value in SYSCTLS.items():
+            path = sysctl_dir / rel.replace("/", ".")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(value + "\n")
+        script = self.root / f"veth-up-{BRIDGE}.sh"
+        script.write_text(VETH_UP.format(bridge=BRIDGE))
+        script.chmod(0o755)
+
+    def _ensure_bridge(self) -> None:
+        if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode:
+            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        have = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE],
+                              capture_output=True, text=True).stdout
+        if f" {GATEWAY}/" not in have:
+            _run(["ip", "addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE])
+        _run(["ip", "link", "set", BRIDGE, "up"])
+
+    @property
+    def image(self) -> BaseImage:
+        if self._image is None:
+            self._image = ensure_base_image(log=self.log)
+        return self._image
+
+    def _template(self) -> Path:
+        """The base rootfs minus kernel and modules, plus the lab's users and units.
+
+        Made once per image (a copy renamed into place); each container copies it.
+        """
+        image = self.image
+        template = self.root / "templates" / f"{image.recipe_hash}-t{TEMPLATE_VERSION}"
+        if (template / ".complete").exists():
+            return template
+        self.log(f"lab: making the container template {template.name}")
+        tmp = template.with_name(f".{template.name}.{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _run(["cp", "-a", str(image.rootfs_dir), str(tmp)])
+        for sub in ("boot", "usr/lib/modules"):
+            shutil.rmtree(tmp / sub, ignore_errors=True)
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+        _customise_template(tmp)
+        (tmp / ".complete").write_text(image.recipe_hash + "\n")
+        shutil.rmtree(template, ignore_errors=True)
+        tmp.rename(template)
+        for stale in template.parent.iterdir():  # older images' or versions' templates
+            if stale != template and not stale.name.startswith("."):
+                shutil.rmtree(stale, ignore_errors=True)
+        return template
+
+    def _allocate(self, names: list[str]) -> dict[str, str]:
+        """Lowest free addresses from .11 up, in the order given (deterministic)."""
+        taken = set()
+        if self.lxcpath.is_dir():
+            for f in self.lxcpath.glob("*/address"):
+                taken.add(f.read_text().strip())
+        out: dict[str, str] = {}
+        candidates = (str(NETWORK.network_address + i) for i in range(FIRST_HOST, 255))
+        for name in names:
+            for addr in candidates:
+                if addr not in taken:
+                    out[name] = addr
+                    break
+            else:
+                raise LabError(f"no free address left in {NETWORK}")
+        return out
+
+    # -- one container ------------------------------------------------------------
+    def _create_and_boot(self, name: str, address: str, template: Path) -> None:
+        cdir = self.lxcpath / name
+        cdir.mkdir(parents=True)
+        rootfs = cdir / "rootfs"
+        _run(["cp", "-a", str(template), str(rootfs)])
+        (rootfs / ".complete").unlink(missing_ok=True)
+        self._personalise(rootfs, name, address)
+        (cdir / "address").write_text(address + "\n")
+        (cdir / "config").write_text(self._config(name, rootfs))
+        self._lxc_start(name)
+
+    def _personalise(self, rootfs: Path, name: str, address: str) -> None:
+        (rootfs / "etc/hostname").write_text(name + "\n")
+        with open(rootfs / "etc/hosts", "a") as fh:
+            fh.write(f"127.0.1.1 {name}\n")
+        # the static address wins over the image's DHCP file (networkd: first match)
+        (rootfs / "etc/systemd/network/10-k8sboot-lab.network").write_text(
+            "[Match]\nName=eth0\n\n[Network]\n"
+            f"Address={address}/{NETWORK.prefixlen}\nGateway={GATEWAY}\n"
+            "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+        pub = public_key_of(self.key_path) + "\n"
+        for home, uid in ((rootfs / "root", 0), (rootfs / "home/admin", ADMIN_UID)):
+            ssh = home / ".ssh"
+            ssh.mkdir(mode=0o700, exist_ok=True)
+            (ssh / "authorized_keys").write_text(pub)
+            (ssh / "authorized_keys").chmod(0o600)
+            for p in (ssh, ssh / "authorized_keys"):
+                os.chown(p, uid, uid)
+
+    def _config(self, name: str, rootfs: Path) -> str:
+        digest = hashlib.sha256(f"{self.lxcpath}/{name}".encode()).hexdigest()
+        mac = "02:6b:38:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+        sysctl_dir = self.root / "sysctl"
+        binds = "".join(
+            f"lxc.mount.entry = {sysctl_dir / rel.replace('/', '.')} proc/sys/{rel} "
+            "none bind,create=file 0 0\n" for rel in SYSCTLS)
+        cdir = self.lxcpath / name
+        return (
+            f"# k8sboot lab container {name}\n"
+            f"lxc.uts.name = {name}\n"
+            f"lxc.rootfs.path = dir:{rootfs}\n"
+            "lxc.apparmor.profile = unconfined\n"
+            "lxc.cap.drop =\n"
+            "lxc.cgroup.devices.allow = a\n"
+            "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed\n"
+            "lxc.autodev = 1\n"
+            "lxc.pty.max = 64\n"
+            "lxc.tty.max = 0\n"
+            "lxc.signal.halt = SIGRTMIN+3\n"
+            "lxc.mount.entry = /dev/kmsg dev/kmsg none bind,create=file 0 0\n"
+            f"{binds}"
+            "lxc.net.0.type = veth\n"
+            f"lxc.net.0.veth.pair = k8sb{digest[:10]}\n"
+            f"lxc.net.0.hwaddr = {mac}\n"
+            "lxc.net.0.name = eth0\n"
+            "lxc.net.0.flags = up\n"
+            f"lxc.net.0.script.up = {self.root / f'veth-up-{BRIDGE}.sh'}\n"
+            f"lxc.console.logfile = {cdir / 'console.log'}\n"
+            f"lxc.log.file = {cdir / 'lxc.log'}\n"
+            "lxc.log.level = WARN\n"
+        )
+
+    def _lxc_start(self, name: str) -> None:
+        err = self.lxcpath / name / "lxc-start.err"
+        with open(err, "w") as fh:
+            # -d: the monitor daemonises; its stdio must not hold our pipes open
+            done = subprocess.run(["lxc-start", "-P", str(self.lxcpath), "-n", name, "-d"],
+                                  stdin=subprocess.DEVNULL, stdout=fh, stderr=fh)
+        if done.returncode != 0:
+            log_tail = _tail(self.lxcpath / name / "lxc.log")
+            raise LabError(f"lxc-start {name} failed: {err.read_text().strip()}\n{log_tail}")
+
+    def _wait_all(self, names: list[str]) -> list[LabHost]:
+        hosts = [self.host(n) for n in names]
+        with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+            list(pool.map(lambda h: wait_for_ssh(h.name, h.address, h.port, h.root_user,
+                                                 self.key_path, self.ssh_timeout, self.log),
+                          hosts))
+        return hosts
+
+    def _destroy_one(self, name: str) -> None:
+        cdir = self.lxcpath / name
+        if not cdir.exists():
+            return
+        self._lxc("lxc-stop", name, "-k", check=False)
+        self._lxc("lxc-destroy", name, check=False)
+        shutil.rmtree(cdir, ignore_errors=True)
+
+    def _lxc(self, tool: str, name: str, *args: str,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [tool, "-P", str(self.lxcpath), "-n", name, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if check and done.returncode != 0:
+            raise LabError(f"{' '.join(cmd)}: {done.stderr.strip()}")
+        return done
+
+
+def _customise_template(root: Path) -> None:
+    """What every lab container shares: the admin user and the cgroup mounts."""
+    with open(root / "etc/passwd", "a") as fh:
+        fh.write(f"admin:x:{ADMIN_UID}:{ADMIN_UID}:k8sboot lab admin:/home/admin:/bin/bash\n")
+    with open(root / "etc/group", "a") as fh:
+        fh.write(f"admin:x:{ADMIN_UID}:\n")
+    with open(root / "etc/shadow", "a") as fh:
+        fh.write("admin:*:19000:0:99999:7:::\n")  # no password; key logins only
+    with open(root / "etc/gshadow", "a") as fh:
+        fh.write("admin:!::\n")
+    home = root / "home/admin"
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, ADMIN_UID, ADMIN_UID)
+    home.chmod(0o750)
+    sudoers = root / "etc/sudoers.d/k8sboot-admin"
+    sudoers.write_text("admin ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+
+    script = root / "usr/local/sbin/k8sboot-lab-cgroups"
+    script.write_text(CGROUP_SCRIPT)
+    script.chmod(0o755)
+    (root / "etc/systemd/system/k8sboot-lab-cgroups.service").write_text(CGROUP_UNIT)
+    wants = root / "etc/systemd/system/sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "k8sboot-lab-cgroups.service"
+    if not link.is_symlink():
+        link.symlink_to("/etc/systemd/system/k8sboot-lab-cgroups.service")
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise LabError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
