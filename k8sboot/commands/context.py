@@ -29,7 +29,7 @@ class CommandContext:
 
     def pool(self) -> ConnectionPool:
         kh = KnownHosts(self.state.ensure().known_hosts, accept_changed=self.accept_new_host_keys)
-        return ConnectionPool(kh, self.connect_timeout, self.forks)
+        return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums")
 
     def templar(self) -> Templar:
         return Templar(self.templates_dirs)

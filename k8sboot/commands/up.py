@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -15,6 +16,8 @@ from k8sboot.phases.up import up_phases
 
 def run(args: Any) -> int:
     started = time.monotonic()
+    # the kubernetes client takes ~0.5 s to import: do it while the first phases run
+    threading.Thread(target=lambda: __import__("k8sboot.cluster_api"), daemon=True).start()
     command = build_context(args)
     options = RunOptions(check=args.check, diff=args.diff, forks=args.forks)
     ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.ssh import SSHConnection
@@ -11,8 +14,10 @@ from k8sboot.inventory.model import Host
 
 
 class ConnectionPool:
-    def __init__(self, known_hosts: KnownHosts, connect_timeout: float = 10.0, forks: int = 20):
+    def __init__(self, known_hosts: KnownHosts, connect_timeout: float = 10.0, forks: int = 20,
+                 checksums_dir: Path | None = None):
         self.known_hosts = known_hosts
+        self.checksums_dir = checksums_dir
         self.connect_timeout = connect_timeout
         self.forks = forks
         self._conns: dict[str, SSHConnection] = {}
@@ -27,8 +32,34 @@ class ConnectionPool:
                 host.name, host.address, host.port, host.user, host.key, host.become,
                 self.known_hosts, self.connect_timeout,
             )
+            conn.checksums = self._load_checksums(host.name, host.address)
             self._conns[host.name] = conn
         return conn
+
+    # remote checksums survive between runs, per host and address
+    def _checksums_file(self, name: str) -> Path | None:
+        return self.checksums_dir / f"{name}.json" if self.checksums_dir else None
+
+    def _load_checksums(self, name: str, address: str) -> dict[str, tuple[str, str]]:
+        f = self._checksums_file(name)
+        if f is None or not f.exists():
+            return {}
+        try:
+            data = json.loads(f.read_text())
+        except ValueError:
+            return {}
+        if data.get("address") != address:
+            return {}
+        return {k: (v[0], v[1]) for k, v in data.get("files", {}).items()}
+
+    def _save_checksums(self, conn: SSHConnection) -> None:
+        f = self._checksums_file(conn.name)
+        if f is None or not conn.checksums:
+            return
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"address": conn.address, "files": conn.checksums}, sort_keys=True))
+        tmp.replace(f)
 
     def connect_all(self, hosts: list[Host]) -> dict[str, Exception]:
         """Connect to every host in parallel; return the failures by host name."""
@@ -45,6 +76,7 @@ class ConnectionPool:
 
     def close(self) -> None:
         for c in self._conns.values():
+            self._save_checksums(c)
             c.close()
         self._conns.clear()
 

@@ -19,6 +19,7 @@ import paramiko
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
+from k8sboot.connection.shell import RemoteShell, ShellDied
 from k8sboot.errors import InputError, UnreachableError
 
 # Large windows: the default 2 MiB throttles binary uploads to a crawl.
@@ -65,6 +66,10 @@ class SSHConnection:
         self.connect_timeout = connect_timeout
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
+        self._shells: dict[bool, RemoteShell] = {}  # sudo? -> its long-lived shell
+        # remote path -> (stat signature, sha256): kept between runs by the pool
+        self.checksums: dict[str, tuple[str, str]] = {}
+        self._shell_lock = threading.Lock()
 
     # -- connecting ---------------------------------------------------------
     def _keys(self) -> list[paramiko.PKey]:
@@ -114,6 +119,9 @@ class SSHConnection:
 
     def close(self) -> None:
         with self._lock:
+            for shell in self._shells.values():
+                shell.close()
+            self._shells.clear()
             if self._transport is not None:
                 self._transport.close()
                 self._transport = None
@@ -142,6 +150,8 @@ class SSHConnection:
     ) -> CommandResult:
         """Run a shell command; `become` defaults to the host's setting."""
         use_sudo = (self.become if become is None else become) and self.user != "root"
+        if stdin is None:
+            return self._run_in_shell(cmd, use_sudo, timeout)
         full = sudo_wrap(cmd) if use_sudo else cmd
         chan = self._channel()
         try:
@@ -164,6 +174,29 @@ class SSHConnection:
         if use_sudo and rc == 1 and "a password is required" in stderr:
             stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
         return CommandResult(cmd, rc, out.decode(errors="replace"), stderr)
+
+    def _run_in_shell(self, cmd: str, use_sudo: bool, timeout: float | None) -> CommandResult:
+        with self._shell_lock:
+            shell = self._shells.get(use_sudo)
+            if shell is None or not shell.alive:
+                # sh, not bash: dash starts in a millisecond; commands needing bash say so
+                shell = RemoteShell(self._channel(), "sudo -n -H sh" if use_sudo else "sh")
+                self._shells[use_sudo] = shell
+            try:
+                rc, out, err = shell.run(cmd, timeout)
+            except ShellDied as died:
+                self._shells.pop(use_sudo, None)
+                stderr = died.stderr.decode(errors="replace")
+                if use_sudo and "password is required" in stderr:
+                    stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
+                return CommandResult(cmd, died.rc or 1, died.stdout.decode(errors="replace"), stderr)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                self._shells.pop(use_sudo, None)
+                raise UnreachableError(self.name, self.address, self.port, f"connection lost: {e}") from e
+            except TimeoutError:
+                self._shells.pop(use_sudo, None)
+                raise
+        return CommandResult(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
     @staticmethod
     def _drain(chan: paramiko.Channel, timeout: float | None, cmd: str) -> tuple[bytes, bytes]:

@@ -13,61 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import BINARIES, k8sboot, kubectl, ssh, start_times, write_inventory
+from tests.e2e.cluster import Cluster
+from tests.e2e.helpers import k8sboot, kubectl, ssh
 from tests.e2e.test_engine_on_hosts import recap
-from tests.lab.containers import LabHost
 
 pytestmark = pytest.mark.lab
-
-CP_UNITS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-            "containerd", "kubelet", "kube-proxy"]
-NODE_UNITS = ["containerd", "kubelet", "kube-proxy"]
-
-
-class Cluster:
-    def __init__(self, home: Path, inventory: Path, hosts: dict[str, LabHost], first_up: str):
-        self.home = home
-        self.inventory = inventory
-        self.hosts = hosts  # inventory name -> lab host
-        self.first_up = first_up
-
-    def up(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        return k8sboot("up", "-i", str(self.inventory), *extra, home=self.home)
-
-    def kubeconfig(self) -> str:
-        r = k8sboot("kubeconfig", "-i", str(self.inventory), home=self.home)
-        assert r.returncode == 0, r.stderr
-        return r.stdout.strip()
-
-    def kubectl(self, *args: str) -> str:
-        r = subprocess.run([kubectl(), "--kubeconfig", self.kubeconfig(), *args],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
-
-    def all_start_times(self) -> dict[str, dict[str, str]]:
-        return {"cp1": start_times(self.hosts["cp1"], CP_UNITS),
-                "wk1": start_times(self.hosts["wk1"], NODE_UNITS),
-                "wk2": start_times(self.hosts["wk2"], NODE_UNITS)}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, lab_hosts: dict[str, LabHost]) -> Cluster:
-    home = tmp_path_factory.mktemp("k8sboot-home")
-    hosts = {"cp1": lab_hosts["e2e-cp1"], "wk1": lab_hosts["e2e-wk1"], "wk2": lab_hosts["e2e-wk2"]}
-    inv = write_inventory(
-        home / "cluster.yml", "e2e",
-        {
-            "cp1": {"address": hosts["cp1"].address, "groups": ["etcd", "control_plane", "nodes"]},
-            "wk1": {"address": hosts["wk1"].address, "groups": ["nodes"], "user": "admin", "become": True},
-            "wk2": {"address": hosts["wk2"].address, "groups": ["nodes"]},
-        },
-        key=hosts["cp1"].key_path, binaries=BINARIES,
-    )
-    r = k8sboot("up", "-i", str(inv), home=home)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return Cluster(home, inv, hosts, r.stdout)
-
 
 def test_every_node_is_ready_by_its_inventory_name(cluster: Cluster):
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]

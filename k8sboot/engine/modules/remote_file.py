@@ -18,18 +18,42 @@ class RemoteStat:
     sha256: str | None = None
 
 
+# size, inode, mtime and ctime (ns): ctime cannot be set back by anyone, so a
+# file whose signature is unchanged still has the checksum recorded for it
+SIGNATURE = "%s %i %.9Y %.9Z"
+
+
 def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
-    # one round trip for existence, mode, ownership and checksum
+    """One round trip for existence, mode, ownership and checksum.
+
+    The checksum is computed on the host only when the file's signature differs
+    from the one recorded when k8sboot last wrote or hashed it: hashing a
+    100 MB binary on every rerun is most of a no-op run's time otherwise.
+    """
     q = shlex.quote(path)
+    memo = ctx.conn.checksums.get(path)
+    known = shlex.quote(memo[0]) if memo else "''"
     r = ctx.conn.run(
-        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sha256sum {q}; else echo MISSING; fi",
+        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{SIGNATURE}' {q}) && echo \"$sig\" && "
+        f"if [ \"$sig\" = {known} ]; then echo MEMO; else sha256sum {q}; fi; else echo MISSING; fi",
         become=ctx.become,
     )
     lines = r.stdout.split("\n")
-    if r.rc != 0 or not lines or lines[0].strip() == "MISSING":
+    if r.rc != 0 or not lines or lines[0].strip() == "MISSING" or len(lines) < 3:
         return RemoteStat(False)
     mode, owner, group = lines[0].split()
-    return RemoteStat(True, mode, owner, group, lines[1].split()[0] if len(lines) > 1 else None)
+    signature = lines[1].strip()
+    if lines[2].strip() == "MEMO" and memo:
+        return RemoteStat(True, mode, owner, group, memo[1])
+    digest = lines[2].split()[0]
+    ctx.conn.checksums[path] = (signature, digest)
+    return RemoteStat(True, mode, owner, group, digest)
+
+
+def remember_written(ctx: ModuleContext, path: str, sha256: str) -> None:
+    r = ctx.conn.run(f"stat -c '{SIGNATURE}' {shlex.quote(path)}", become=ctx.become)
+    if r.ok:
+        ctx.conn.checksums[path] = (r.stdout.strip(), sha256)
 
 
 def ensure_file(
@@ -79,4 +103,5 @@ def ensure_file(
     if not r.ok:
         return ModuleResult(failed=True, msg=f"writing {dest} failed", rc=r.rc,
                             stdout=r.stdout, stderr=r.stderr, cmd=r.cmd)
+    remember_written(ctx, dest, sha256)
     return ModuleResult(changed=True, msg=f"{dest} {', '.join(reasons)}", diff=diff)
