@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from k8sboot.engine.modules.base import ModuleResult
@@ -80,6 +81,10 @@ class PlayResult:
         return sum(s.changed for s in self.stats.values())
 
     def merge(self, other: "PlayResult") -> None:
-        for host, st in other.stats.items():
-            self.stats.setdefault(host, HostStats()).merge(st)
-        self.failures.extend(other.failures)
+        with _MERGE_LOCK:  # phases may run side by side (phases/parallel.py)
+            for host, st in other.stats.items():
+                self.stats.setdefault(host, HostStats()).merge(st)
+            self.failures.extend(other.failures)
+
+
+_MERGE_LOCK = threading.Lock()

@@ -11,6 +11,7 @@ from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
 from k8sboot.phases.images import Images
+from k8sboot.phases.parallel import Together
 from k8sboot.phases.pki import Pki
 from k8sboot.phases.plan import MakePlan
 from k8sboot.phases.pod_routes import PodRoutes
@@ -30,10 +31,15 @@ def up_phases() -> list[Phase]:
         MakePlan(),                                       # roles, addresses, CIDRs, vars per host
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         Images(),                                         # the pause image and other archives
-        RolePhase("etcd", ["etcd"], "etcd"),              # etcd members, healthy
-        RolePhase("control plane", ["control_plane"], "control_plane"),  # apiserver ready
-        ApiAccess(),                                      # RBAC: apiserver -> kubelet
-        RolePhase("nodes", ["node"], "nodes"),            # containerd, CNI, kubelet, kube-proxy
+        Together("etcd + control plane | nodes", [
+            [
+                RolePhase("etcd", ["etcd"], "etcd"),      # etcd members, healthy
+                RolePhase("control plane", ["control_plane"], "control_plane"),  # apiserver ready
+                ApiAccess(),                              # RBAC: apiserver -> kubelet
+            ],
+            # containerd, CNI, kubelet, kube-proxy: kubelets register once the apiserver is up
+            [RolePhase("nodes", ["node"], "nodes")],
+        ]),
         WaitReady(),                                      # every node Ready in the API
         PodRoutes(),                                      # routes between the nodes' pod CIDRs
         Summary(),                                        # nodes table, kubeconfig path
