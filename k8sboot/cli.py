@@ -28,9 +28,10 @@ def _lazy(module: str, func: str = "run") -> Callable[[Any], int]:
     return call
 
 
-def _inventory_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("-i", "--inventory", required=required, metavar="FILE",
-                   help="inventory file: native k8sboot YAML, or an Ansible/kubespray INI or YAML")
+def _inventory_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--inventory", metavar="FILE",
+                   help="inventory file: native k8sboot YAML, or an Ansible/kubespray INI or YAML "
+                        "(default: the shipped inventory/local.yml, one local VM)")
     p.add_argument("-e", "--extra-vars", action="append", metavar="KEY=VALUE|@FILE",
                    help="extra vars, highest precedence (repeatable; @FILE.yml reads a YAML file)")
 
@@ -154,6 +155,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _inventory_arg(p)
     p.set_defaults(func=_lazy("provision", "destroy"))
+
+    for name, helptext, desc in (
+        ("stop", "stop the services and shut provisioned VMs down",
+         "Stop the k8sboot services on every host (nodes first, etcd last) and shut\n"
+         "down the VMs k8sboot provisioned. All state is kept: `k8sboot start` resumes."),
+        ("start", "boot the VMs, start the services, wait until Ready",
+         "Boot the VMs k8sboot provisioned, then run `up` (idempotent): the services\n"
+         "start and k8sboot waits until every node is Ready."),
+        ("down", "reset every host, destroy the VMs, delete the state",
+         "Undo `up`: stop and disable the units, remove the binaries, configs,\n"
+         "certificates and data (hosts end as they were before), destroy the VMs,\n"
+         "disks and network k8sboot provisioned, and remove the cluster's state\n"
+         "directory. Asks first unless --yes."),
+    ):
+        p = sub.add_parser(name, help=helptext, description=desc, formatter_class=_Formatter, epilog=EPILOG)
+        _inventory_arg(p)
+        if name == "down":
+            p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+        _connection_args(p)
+        if name == "start":
+            p.add_argument("--templates", action="append", metavar="DIR", help=argparse.SUPPRESS)
+            p.add_argument("--roles-path", action="append", metavar="DIR", help=argparse.SUPPRESS)
+        p.set_defaults(func=_lazy("lifecycle", name))
+
+    p = sub.add_parser(
+        "remove-node", help="delete a worker from the cluster and reset its host",
+        formatter_class=_Formatter, epilog=EPILOG,
+        description="Delete the Node object, reset the host (as `down` does, for that host only)\n"
+                    "and leave every other host untouched. Then take the host out of the inventory.",
+    )
+    p.add_argument("name", metavar="NAME", help="the host's inventory name")
+    _inventory_arg(p)
+    _connection_args(p)
+    p.set_defaults(func=_lazy("lifecycle", "remove_node"))
 
     p = sub.add_parser(
         "binaries", help="build or list the Kubernetes binaries", formatter_class=_Formatter,

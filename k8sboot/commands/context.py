@@ -13,7 +13,7 @@ from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
 from k8sboot.inventory import apply_machines, load_inventory
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.paths import ROLES_DIR, TEMPLATES_DIR
+from k8sboot.paths import INVENTORY_DIR, ROLES_DIR, TEMPLATES_DIR
 from k8sboot.state import ClusterState
 
 
@@ -51,7 +51,9 @@ def _user_dirs(inv: Inventory, key: str, cli_value: list[str] | None) -> list[Pa
 
 
 def build_context(args: Any) -> CommandContext:
-    inv = load_inventory(Path(args.inventory), getattr(args, "extra_vars", None) or [])
+    # no -i: the default cluster, one local VM (like `minikube start`)
+    path = Path(args.inventory) if getattr(args, "inventory", None) else INVENTORY_DIR / "local.yml"
+    inv = load_inventory(path, getattr(args, "extra_vars", None) or [])
     for w in inv.warnings:
         ui.warn(w)
     state = ClusterState.for_cluster(inv.name, inv.cluster.get("state_dir"))

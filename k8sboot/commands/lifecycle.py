@@ -1,0 +1,72 @@
+"""`k8sboot stop | start | down | remove-node`: a cluster's life after `up`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from k8sboot import ui
+from k8sboot.commands import up as up_command
+from k8sboot.commands.context import build_context
+from k8sboot.engine.runner import RunOptions
+from k8sboot.errors import InputError, K8sbootError
+from k8sboot.phases.base import Phase, RunContext
+from k8sboot.phases.lifecycle import (
+    DeleteNode, DestroyMachines, ForgetCluster, ResetHosts, StartMachines, StopMachines, StopServices,
+)
+
+
+def _run(args: Any, phases_for, done: str) -> int:  # noqa: ANN001
+    started = time.monotonic()
+    command = build_context(args)
+    ctx = RunContext(command, command.pool(), RunOptions(forks=getattr(args, "forks", 10)),
+                     ui.Reporter(verbose=getattr(args, "verbose", 0)))
+    try:
+        for phase in phases_for(ctx):
+            ui.console.print(f"[bold cyan]▶ {phase.title}[/]")
+            phase.run(ctx)
+    except K8sbootError:
+        raise
+    finally:
+        ctx.pool.close()
+    ui.info(f"{done} ({time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def stop(args: Any) -> int:
+    return _run(args, lambda ctx: [StopServices(), StopMachines()],
+                "stopped: all state kept; `k8sboot start` brings it back")
+
+
+def start(args: Any) -> int:
+    # boot the machines, then `up`: idempotent, it starts what is stopped and waits for Ready
+    _run(args, lambda ctx: [StartMachines()], "machines booted")
+    args.check = args.diff = False
+    return up_command.run(args)
+
+
+def down(args: Any) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError("`down` resets every host and deletes the cluster's state: "
+                             "pass --yes to confirm (no terminal to ask on)")
+        answer = input("Reset every host, destroy the VMs and delete the cluster's state? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            ui.info("nothing done")
+            return 0
+    return _run(args, lambda ctx: [ResetHosts(), DestroyMachines(), ForgetCluster()],
+                "cluster removed")
+
+
+def remove_node(args: Any) -> int:
+    def phases(ctx: RunContext) -> list[Phase]:
+        inv = ctx.inventory
+        host = inv.hosts.get(args.name)
+        if host is None:
+            raise InputError(f"no host {args.name!r} in the inventory", file=str(inv.path))
+        if host.in_group("control_plane") or host.in_group("etcd"):
+            raise InputError(f"{args.name} runs etcd or the control plane: remove-node removes workers only")
+        return [DeleteNode(host), ResetHosts([host.name])]
+
+    return _run(args, phases, f"node {args.name} removed; take it out of the inventory's nodes group")
