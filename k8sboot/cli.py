@@ -53,9 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Bootstrap Kubernetes from your own binaries onto libvirt VMs, Vagrant VMs\n"
             "or machines reached over SSH, the Ansible way (roles, templates, inventories).\n\n"
             "Typical use:\n"
-            "  k8sboot inventory -i inventory/lab.yml --list   # check what k8sboot understood\n"
-            "  k8sboot provision -i inventory/lab.yml          # make the VMs the inventory asks for\n"
-            "  k8sboot run demo -i inventory/lab.yml           # run roles on the hosts"
+            "  k8sboot up                                      # the default cluster: one local VM\n"
+            "  k8sboot inventory -i my.yml --list              # check what k8sboot understood\n"
+            "  k8sboot up -i my.yml                            # your hosts -> every node Ready\n"
+            "  k8sboot kubeconfig -i my.yml                    # where the admin kubeconfig is\n"
+            "  k8sboot stop | start | down -i my.yml           # the cluster's life after up\n"
+            "  k8sboot run ROLE -i my.yml                      # run any role, like ansible-playbook"
         ),
         epilog=EPILOG,
     )
@@ -105,6 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", action="store_true", help="merge into ~/.kube/config (or --merge-into)")
     p.add_argument("--merge-into", default="~/.kube/config", metavar="FILE", help=argparse.SUPPRESS)
     p.set_defaults(func=_lazy("kubeconfig"))
+
+    p = sub.add_parser(
+        "verify", help="check the cluster's health on every host (testinfra)", formatter_class=_Formatter,
+        epilog="Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input.",
+        description="Run k8sboot's testinfra suite over SSH on every host, by role: binaries match the\n"
+                    "recorded sha256 and version, swap, kernel features, etcd health and members, the\n"
+                    "control plane's units, ports, /readyz and certificates, the nodes' units, kubelet\n"
+                    "healthz and Ready. Prints a table of host, check and result.",
+    )
+    _inventory_arg(p)
+    p.add_argument("--tests", action="append", metavar="DIR",
+                   help="also run your own testinfra test files from DIR (same `host` fixture; repeatable)")
+    p.add_argument("--junitxml", metavar="PATH", help="write a JUnit XML report to PATH")
+    p.add_argument("--smoke", action="store_true",
+                   help="also run a pod on every node from a locally made image and check pod-to-pod "
+                        "and Service traffic from every node (namespace k8sboot-smoke, removed afterwards)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="SSH connect timeout (default 10)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="show pytest's own report as well")
+    p.set_defaults(func=_lazy("verify"))
+
+    p = sub.add_parser(
+        "status", help="show the cluster, its nodes and the services on every host", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="The API address and version, every node's addresses, conditions, capacity and\n"
+                    "versions (from the API), and per host the state of the units k8sboot manages\n"
+                    "(over SSH). Exit 1 when the API does not answer (the host table is still shown).",
+    )
+    _inventory_arg(p)
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table",
+                   help="table (default), or json / yaml for scripts (the same data)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="SSH connect timeout (default 10)")
+    p.set_defaults(func=_lazy("status"))
 
     p = sub.add_parser(
         "run", help="run roles on the hosts (like ansible-playbook)", formatter_class=_Formatter,

@@ -53,7 +53,9 @@ def pressure_text(conditions: list[dict[str, Any]]) -> str:
     bad = [c for c in conditions if c["type"] in PRESSURE_TYPES and c["status"] != "False"]
     if not bad:
         return "none"
-    return ", ".join(f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c["reason"] else "") for c in bad)
+    return ", ".join(
+        f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c["reason"] else "") for c in bad
+    )
 
 
 def addresses_text(addresses: list[dict[str, str]]) -> str:
@@ -83,7 +85,10 @@ def problems(data: dict[str, Any]) -> list[str]:
     out = []
     api = data["api"]
     if not api["reachable"]:
-        out.append(f"cluster {data['cluster']}: the API at {api['url'] or '?'} does not answer: {api['error']}")
+        out.append(
+            f"cluster {data['cluster']}: the API at {api['url'] or '?'} "
+            f"does not answer: {api['error']}"
+        )
     for h in data["hosts"]:
         if not h["reachable"]:
             out.append(f"host {h['name']}: {h['error']}")
@@ -99,10 +104,16 @@ def _nodes_table(nodes: list[dict[str, Any]]) -> Table:
         status = ready_text(n)
         style = "green" if status.startswith("Ready") else "red"
         pressure = pressure_text(n["conditions"]) if n["registered"] else "-"
-        t.add_row(escape(n["name"]), f"[{style}]{escape(status)}[/]", ",".join(n["roles"]) or "<none>",
-                  escape(addresses_text(n["addresses"])),
-                  escape(pressure) if pressure in ("none", "-") else f"[red]{escape(pressure)}[/]",
-                  resource_text(n, "cpu"), resource_text(n, "memory"), resource_text(n, "pods"))
+        t.add_row(
+            escape(n["name"]),
+            f"[{style}]{escape(status)}[/]",
+            ",".join(n["roles"]) or "<none>",
+            escape(addresses_text(n["addresses"])),
+            escape(pressure) if pressure in ("none", "-") else f"[red]{escape(pressure)}[/]",
+            resource_text(n, "cpu"),
+            resource_text(n, "memory"),
+            resource_text(n, "pods"),
+        )
     t.caption = "CPU, MEMORY, PODS: allocatable/capacity"
     t.caption_justify = "left"
     return t
@@ -114,29 +125,48 @@ def _info_table(nodes: list[dict[str, Any]]) -> Table:
         t.add_column(col)
     for n in nodes:
         i = n["info"]
-        t.add_row(escape(n["name"]), *(escape(str(i.get(k) or "-")) for k in (
-            "kubelet_version", "kube_proxy_version", "container_runtime_version", "os_image", "kernel_version")))
+        t.add_row(
+            escape(n["name"]),
+            *(
+                escape(str(i.get(k) or "-"))
+                for k in (
+                    "kubelet_version",
+                    "kube_proxy_version",
+                    "container_runtime_version",
+                    "os_image",
+                    "kernel_version",
+                )
+            ),
+        )
     return t
 
 
 def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
-    t = Table(title="Services on the hosts (systemctl is-active)", title_justify="left", pad_edge=False)
+    t = Table(
+        title="Services on the hosts (systemctl is-active)", title_justify="left", pad_edge=False
+    )
     for col in ("HOST", "ADDRESS", "GROUPS", "SERVICES"):
         t.add_column(col)
     for h in hosts:
         services = service_text(h["services"]) if h["reachable"] else "[red]unreachable[/]"
-        t.add_row(escape(h["name"]), escape(h["address"] or "-"), escape(",".join(h["groups"])), services)
+        t.add_row(
+            escape(h["name"]), escape(h["address"] or "-"), escape(",".join(h["groups"])), services
+        )
     return t
 
 
 def render_table(data: dict[str, Any]) -> None:
     api = data["api"]
     if api["reachable"]:
-        ui.console.print(f"Kubernetes control plane of [bold]{escape(data['cluster'])}[/] is running at "
-                         f"[bold]{escape(api['url'])}[/] (version {escape(api['version'] or '?')})")
+        ui.console.print(
+            f"Kubernetes control plane of [bold]{escape(data['cluster'])}[/] is running at "
+            f"[bold]{escape(api['url'])}[/] (version {escape(api['version'] or '?')})"
+        )
     else:
-        ui.console.print(f"Kubernetes control plane of [bold]{escape(data['cluster'])}[/] at "
-                         f"{escape(api['url'] or '?')}: [red]not answering[/]")
+        ui.console.print(
+            f"Kubernetes control plane of [bold]{escape(data['cluster'])}[/] at "
+            f"{escape(api['url'] or '?')}: [red]not answering[/]"
+        )
     if data["nodes"]:
         ui.console.print(_nodes_table(data["nodes"]))
         ui.console.print(_info_table(data["nodes"]))

@@ -18,14 +18,17 @@ def run(args: Any) -> int:
     started = time.monotonic()
     ctx = build_context(args)
     outcome = run_checks(
-        ctx.inventory, ctx.state,
+        ctx.inventory,
+        ctx.state,
         user_dirs=getattr(args, "tests", None),
         smoke=getattr(args, "smoke", False),
         junitxml=getattr(args, "junitxml", None),
         verbose=getattr(args, "verbose", 0),
         connect_timeout=getattr(args, "connect_timeout", 10.0),
     )
-    ui.console.print(summary_table(outcome.results, title=f"k8sboot verify: cluster {ctx.inventory.name}"))
+    ui.console.print(
+        summary_table(outcome.results, title=f"k8sboot verify: cluster {ctx.inventory.name}")
+    )
     line = f"{summary_line(outcome.results)} in {time.monotonic() - started:.1f}s"
     if getattr(args, "junitxml", None):
         ui.info(f"junit report: {args.junitxml}")

@@ -12,6 +12,7 @@ file a user adds with ``--tests DIR``, these fixtures:
     kube_api        a `kubernetes` ApiClient from the admin kubeconfig
 
 A test runs once per host of the whole inventory, or only on the hosts of some
-groups with ``@pytest.mark.group("etcd", ...)`` (module-wide: ``pytestmark``).
+groups with ``@pytest.mark.group("etcd", ...)`` (module-wide: ``pytestmark``; a
+function's own marker replaces its module's).
 ``warnings.warn(...)`` inside a passing test makes it a WARN instead of a PASS.
 """

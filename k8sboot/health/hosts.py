@@ -20,7 +20,9 @@ from k8sboot.inventory.model import Host
 
 class _AcceptUnknown(paramiko.MissingHostKeyPolicy):
     # a host `up` has not met yet: trust it for this run only (nothing is recorded)
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         return None
 
 
@@ -69,7 +71,9 @@ def _hostspec(host: Host) -> str:
     return f"{host.user}@{address}:{host.port}"
 
 
-def testinfra_host(host: Host, known_hosts: Path | None, timeout: float = 10.0) -> testinfra.host.Host:
+def testinfra_host(
+    host: Host, known_hosts: Path | None, timeout: float = 10.0
+) -> testinfra.host.Host:
     """A testinfra Host for an inventory host (one SSH connection, opened on first use)."""
     if not host.address:
         raise ValueError(f"host {host.name} has no address (provision it first)")

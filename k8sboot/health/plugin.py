@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 import testinfra.host
 
 from k8sboot.health.hosts import testinfra_host
-from k8sboot.health.results import CheckResult, HealthWarning, apply_warnings, check_label, merge_outcome
+from k8sboot.health.results import CheckResult, HealthWarning, check_label, finish, merge_outcome
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.state import ClusterState
 
@@ -53,12 +53,15 @@ class VerifyPlugin:
     # -- hooks -----------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line(
-            "markers", f"{GROUP_MARKER}(*names): run only on the hosts of these inventory groups")
+            "markers", f"{GROUP_MARKER}(*names): run only on the hosts of these inventory groups"
+        )
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "host_name" not in metafunc.fixturenames:
             return
-        groups = [g for m in metafunc.definition.iter_markers(GROUP_MARKER) for g in m.args]
+        # the closest marker wins: a function's own narrows its module's pytestmark
+        marker = metafunc.definition.get_closest_marker(GROUP_MARKER)
+        groups = list(marker.args) if marker else []
         names = [h.name for h in hosts_for(self.inventory, groups)]
         metafunc.parametrize("host_name", names, ids=names)
 
@@ -68,18 +71,31 @@ class VerifyPlugin:
             doc = getattr(getattr(item, "function", None), "__doc__", None)
             name = getattr(item, "originalname", None) or item.name
             self.results[item.nodeid] = CheckResult(
-                host=str(params.get("host_name", "-")), check=check_label(name, doc, params), order=order)
+                host=str(params.get("host_name", "-")),
+                check=check_label(name, doc, params),
+                order=order,
+            )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = self.results.get(report.nodeid)
         if result is not None:
-            merge_outcome(result, report.when, report.outcome, _message(report) if report.outcome != "passed" else "")
+            merge_outcome(
+                result,
+                report.when,
+                report.outcome,
+                _message(report) if report.outcome != "passed" else "",
+            )
 
-    def pytest_warning_recorded(self, warning_message: warnings.WarningMessage, when: str, nodeid: str,
-                                location: Any) -> None:
-        # only what a check meant to say (warnings.warn / HealthWarning), not libraries' deprecations
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: Any
+    ) -> None:
+        # what a check meant to say (warnings.warn / HealthWarning), not libraries' deprecations
         cat = warning_message.category
-        if when == "runtest" and nodeid in self.results and (cat is UserWarning or issubclass(cat, HealthWarning)):
+        if (
+            when == "runtest"
+            and nodeid in self.results
+            and (cat is UserWarning or issubclass(cat, HealthWarning))
+        ):
             self.results[nodeid].warnings.append(str(warning_message.message))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -91,7 +107,7 @@ class VerifyPlugin:
     def final_results(self) -> list[CheckResult]:
         out = sorted(self.results.values(), key=lambda r: r.order)
         for r in out:
-            apply_warnings(r)
+            finish(r)
         return out
 
     # -- fixtures --------------------------------------------------------------
@@ -99,14 +115,25 @@ class VerifyPlugin:
     def inventory_host(self, host_name: str) -> Host:
         return self.inventory.hosts[host_name]
 
+    def testinfra_host(self, name: str) -> testinfra.host.Host:
+        """One testinfra host (one SSH connection) per inventory host for the whole run."""
+        with self._lock:
+            h = self._hosts.get(name)
+            if h is None:
+                h = testinfra_host(
+                    self.inventory.hosts[name], self.state.known_hosts, self.connect_timeout
+                )
+                self._hosts[name] = h
+        return h
+
     @pytest.fixture
     def host(self, inventory_host: Host) -> testinfra.host.Host:
-        with self._lock:
-            h = self._hosts.get(inventory_host.name)
-            if h is None:
-                h = testinfra_host(inventory_host, self.state.known_hosts, self.connect_timeout)
-                self._hosts[inventory_host.name] = h
-        return h
+        return self.testinfra_host(inventory_host.name)
+
+    @pytest.fixture(scope="session")
+    def testinfra_hosts(self) -> Callable[[str], testinfra.host.Host]:
+        """name -> testinfra host, for checks that ask every host at once (in threads)."""
+        return self.testinfra_host
 
     # named explicitly: the methods must not shadow the attributes of the same name
     @pytest.fixture(scope="session", name="inventory")

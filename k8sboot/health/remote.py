@@ -10,7 +10,7 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from testinfra.host import Host as TestinfraHost
+from testinfra.host import Host as InfraHost
 
 # prints the body, a newline and the status; exits 7 when it cannot connect at all
 _PY_CLIENT = r"""
@@ -18,7 +18,7 @@ import json, ssl, sys, urllib.error, urllib.request
 a = json.loads(sys.argv[1])
 ctx = None
 if a["url"].startswith("https"):
-    ctx = ssl.create_default_context(cafile=a["cacert"]) if a["cacert"] else ssl.create_default_context()
+    ctx = ssl.create_default_context(cafile=a["cacert"] or None)
     if a["cert"]:
         ctx.load_cert_chain(a["cert"], a["key"])
 data = a["body"].encode() if a["body"] is not None else None
@@ -51,8 +51,15 @@ class HttpAnswer:
         return f"HTTP {self.status}: {self.body.strip()[:200]}"
 
 
-def _curl(url: str, cacert: str | None, cert: str | None, key: str | None, method: str,
-          body: str | None, timeout: float) -> str:
+def _curl(
+    url: str,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    method: str,
+    body: str | None,
+    timeout: float,
+) -> str:
     parts = ["curl", "-sS", "--max-time", f"{timeout:g}", "-X", method, "-w", r"'\n%{http_code}'"]
     for flag, value in (("--cacert", cacert), ("--cert", cert), ("--key", key)):
         if value:
@@ -62,15 +69,30 @@ def _curl(url: str, cacert: str | None, cert: str | None, key: str | None, metho
     return " ".join(parts + [shlex.quote(url)])
 
 
-def http_request(host: TestinfraHost, url: str, *, cacert: str | None = None, cert: str | None = None,
-                 key: str | None = None, method: str = "GET", body: str | None = None,
-                 timeout: float = 5.0) -> HttpAnswer:
+def http_request(
+    host: InfraHost,
+    url: str,
+    *,
+    cacert: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    method: str = "GET",
+    body: str | None = None,
+    timeout: float = 5.0,
+) -> HttpAnswer:
     """Request url from the host itself (as root when the host uses sudo)."""
     if host.exists("curl"):
         cmd = _curl(url, cacert, cert, key, method, body, timeout)
     elif host.exists("python3"):
-        args = {"url": url, "cacert": cacert, "cert": cert, "key": key, "method": method,
-                "body": body, "timeout": timeout}
+        args = {
+            "url": url,
+            "cacert": cacert,
+            "cert": cert,
+            "key": key,
+            "method": method,
+            "body": body,
+            "timeout": timeout,
+        }
         cmd = f"python3 -c {shlex.quote(_PY_CLIENT)} {shlex.quote(json.dumps(args))}"
     else:
         return HttpAnswer(None, "", "the host has neither curl nor python3")

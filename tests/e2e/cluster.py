@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from tests.e2e.helpers import BINARIES, k8sboot, kubectl, start_times, write_inventory
 from tests.lab.containers import LabHost

@@ -1,7 +1,8 @@
-"""`k8sboot up` on a libvirt VM that k8sboot provisions itself: a one-node cluster.
+"""The default cluster (`k8sboot up` with no inventory): one libvirt VM k8sboot provisions itself.
 
-Software-emulated here (TCG, LAB.md): slow, but it proves the provider and the
-roles on a real kernel (modules loaded by the node role, not built in).
+Software-emulated here (TCG, LAB.md): slow, but it proves the provider, the
+roles on a real Debian kernel (modules loaded by the node role, not built in)
+and the whole life of the default cluster: up, rerun, stop, start, down.
 """
 
 from __future__ import annotations
@@ -11,39 +12,50 @@ import subprocess
 
 import pytest
 
-from tests.e2e.helpers import BINARIES, k8sboot, kubectl
+from tests.e2e.helpers import k8sboot, kubectl
 from tests.e2e.test_engine_on_hosts import recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.vm]
 
 
-def test_a_provisioned_vm_becomes_a_ready_one_node_cluster(tmp_path):
-    inv = tmp_path / "vm.yml"
-    inv.write_text(json.dumps({
-        "cluster": {"name": "vmone", "binaries": BINARIES,
-                    "provider": {"type": "libvirt", "network": "192.168.151.0/24"}},
-        "hosts": {"vm1": {"provider": "libvirt", "groups": ["etcd", "control_plane", "nodes"],
-                          "cpus": 2, "memory": 2048}},
-    }))
-    try:
-        r = k8sboot("up", "-i", str(inv), home=tmp_path)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-        kubeconfig = k8sboot("kubeconfig", "-i", str(inv), home=tmp_path).stdout.strip()
-        out = subprocess.run([kubectl(), "--kubeconfig", kubeconfig, "get", "nodes", "-o", "json"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
-        nodes = json.loads(out)["items"]
-        assert [n["metadata"]["name"] for n in nodes] == ["vm1"]
-        ready = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}["Ready"]
-        assert ready == "True"
-        # a real Debian kernel: the VM's node info is not the lab host's
-        assert nodes[0]["status"]["nodeInfo"]["kernelVersion"].endswith("-amd64")
+def virsh(*args: str) -> str:
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True,
+                          check=False).stdout
 
-        again = k8sboot("up", "-i", str(inv), home=tmp_path)
+
+def ready(home) -> dict[str, str]:  # noqa: ANN001
+    kubeconfig = k8sboot("kubeconfig", home=home).stdout.strip()
+    out = subprocess.run([kubectl(), "--kubeconfig", kubeconfig, "get", "nodes", "-o", "json"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return {n["metadata"]["name"]: {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"]
+            for n in json.loads(out)["items"]}
+
+
+def test_the_default_vm_cluster_lives_up_rerun_stop_start_down(tmp_path):
+    home = tmp_path
+    try:
+        r = k8sboot("up", home=home)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        assert ready(home) == {"local": "True"}
+        kubeconfig = k8sboot("kubeconfig", home=home).stdout.strip()
+        info = subprocess.run([kubectl(), "--kubeconfig", kubeconfig, "get", "node", "local", "-o",
+                               "jsonpath={.status.nodeInfo.kernelVersion}"],
+                              capture_output=True, text=True, check=True).stdout
+        assert info.endswith("-amd64")  # Debian's kernel in the VM, not the lab host's
+
+        again = k8sboot("up", home=home)
         assert again.returncode == 0, again.stderr[-3000:]
-        assert recap(again.stdout)["vm1"]["changed"] == 0
+        assert recap(again.stdout)["local"]["changed"] == 0
+
+        assert k8sboot("stop", home=home).returncode == 0
+        assert "k8sboot-local" in virsh("list", "--all", "--name")  # shut off, still defined
+        assert "k8sboot-local" not in virsh("list", "--name")
+        r = k8sboot("start", home=home)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        assert ready(home) == {"local": "True"}
     finally:
-        d = k8sboot("destroy", "-i", str(inv), home=tmp_path)
-        assert d.returncode == 0, d.stderr
-    listed = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
-                            capture_output=True, text=True).stdout
-    assert "vmone" not in listed
+        d = k8sboot("down", "--yes", home=home)
+        assert d.returncode == 0, d.stdout[-3000:] + d.stderr[-3000:]
+    assert "k8sboot-local" not in virsh("list", "--all", "--name")
+    assert "k8sboot-local" not in virsh("net-list", "--all", "--name")
+    assert not (home / "clusters" / "local").exists()

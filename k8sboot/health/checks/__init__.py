@@ -1,0 +1,1 @@
+"""The checks `k8sboot verify` runs: testinfra test files, shipped inside the package."""

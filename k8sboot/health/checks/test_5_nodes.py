@@ -1,0 +1,32 @@
+"""Nodes: containerd, kubelet and kube-proxy run, the kubelet is healthy, the API says Ready."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8sboot.health.remote import http_request
+from k8sboot.health.units import assert_unit_running_and_enabled
+
+pytestmark = pytest.mark.group("nodes")
+
+UNITS = ("containerd", "kubelet", "kube-proxy")
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_node_unit(host, unit):
+    """{unit} active and enabled"""
+    assert_unit_running_and_enabled(host, unit)
+
+
+def test_kubelet_healthz(host):
+    """kubelet healthz ok"""
+    answer = http_request(host, "http://127.0.0.1:10248/healthz")
+    assert answer.ok and answer.body.strip() == "ok", f"kubelet healthz: {answer.describe()}"
+
+
+def test_node_ready(inventory_host, node_views):
+    """node Ready in the API"""
+    name = inventory_host.node_name
+    view = node_views.get(name)
+    assert view is not None, f"node {name} is not registered with the apiserver"
+    assert view.is_ready, f"node {name} is not Ready: Ready={view.ready} {view.reason}"

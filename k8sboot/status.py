@@ -1,0 +1,213 @@
+"""`k8sboot status` data: the API's view of the cluster and each host's k8sboot units.
+
+`gather` returns plain dicts and lists (JSON/YAML as they are); the shaping
+functions below it are pure, so they are unit-tested with literal API objects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from k8sboot.connection.pool import ConnectionPool
+from k8sboot.inventory.model import Host, Inventory
+from k8sboot.state import ClusterState
+
+# the units each role group runs (the roles' systemd units)
+UNITS_BY_GROUP: dict[str, tuple[str, ...]] = {
+    "etcd": ("etcd",),
+    "control_plane": ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+    "nodes": ("containerd", "kubelet", "kube-proxy"),
+}
+RESOURCES = ("cpu", "memory", "pods")
+INFO_FIELDS = {  # API name -> ours
+    "kernelVersion": "kernel_version",
+    "osImage": "os_image",
+    "containerRuntimeVersion": "container_runtime_version",
+    "kubeletVersion": "kubelet_version",
+    "kubeProxyVersion": "kube_proxy_version",
+}
+ROLE_PREFIX = "node-role.kubernetes.io/"
+API_TIMEOUT = 5.0
+
+
+# -- shaping (pure) -------------------------------------------------------------
+def units_for_groups(groups: list[str]) -> list[str]:
+    """The k8sboot units a host in these groups runs, in a stable order, no duplicates."""
+    return list(
+        dict.fromkeys(u for g, units in UNITS_BY_GROUP.items() if g in groups for u in units)
+    )
+
+
+def node_status(node: dict[str, Any]) -> dict[str, Any]:
+    """One node as the API returns it (JSON) -> the fields status shows."""
+    meta, spec, status = (
+        node.get("metadata") or {},
+        node.get("spec") or {},
+        node.get("status") or {},
+    )
+    conditions = [
+        {
+            "type": c.get("type"),
+            "status": c.get("status"),
+            "reason": c.get("reason") or "",
+            "message": c.get("message") or "",
+        }
+        for c in status.get("conditions") or []
+    ]
+    ready = next((c["status"] for c in conditions if c["type"] == "Ready"), "Unknown")
+    info = status.get("nodeInfo") or {}
+    return {
+        "name": meta.get("name"),
+        "registered": True,
+        "ready": ready,
+        "roles": sorted(
+            k[len(ROLE_PREFIX) :] for k in meta.get("labels") or {} if k.startswith(ROLE_PREFIX)
+        ),
+        "unschedulable": bool(spec.get("unschedulable")),
+        "pod_cidr": spec.get("podCIDR"),
+        "addresses": [
+            {"type": a.get("type"), "address": a.get("address")}
+            for a in status.get("addresses") or []
+        ],
+        "conditions": conditions,
+        "capacity": {r: (status.get("capacity") or {}).get(r) for r in RESOURCES},
+        "allocatable": {r: (status.get("allocatable") or {}).get(r) for r in RESOURCES},
+        "info": {ours: info.get(api) for api, ours in INFO_FIELDS.items()},
+    }
+
+
+def unregistered_node(name: str) -> dict[str, Any]:
+    """An inventory node the API does not know (yet)."""
+    return {
+        "name": name,
+        "registered": False,
+        "ready": "Unknown",
+        "roles": [],
+        "unschedulable": False,
+        "pod_cidr": None,
+        "addresses": [],
+        "conditions": [],
+        "capacity": {},
+        "allocatable": {},
+        "info": {},
+    }
+
+
+def nodes_status(
+    api_nodes: list[dict[str, Any]], inventory_nodes: list[str]
+) -> list[dict[str, Any]]:
+    """Every node the API knows, plus the inventory's nodes it does not; sorted by name."""
+    shaped = {n["name"]: n for n in (node_status(x) for x in api_nodes)}
+    for name in inventory_nodes:
+        shaped.setdefault(name, unregistered_node(name))
+    return [shaped[n] for n in sorted(shaped)]
+
+
+def parse_is_active(units: list[str], stdout: str) -> dict[str, str]:
+    """`systemctl is-active a b c` prints one state per unit, in order."""
+    states = stdout.split()
+    return {u: (states[i] if i < len(states) else "unknown") for i, u in enumerate(units)}
+
+
+def short_reason(exc: BaseException) -> str:
+    """One short line for why the API did not answer: 'connection refused', 'timed out', ..."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status:
+        return f"HTTP {status} {getattr(exc, 'reason', '') or ''}".strip()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    text = ""
+    while current is not None and id(current) not in seen:  # urllib3 wraps the socket error twice
+        seen.add(id(current))
+        text = str(current)
+        reason = getattr(current, "reason", None)
+        current = (
+            reason
+            if isinstance(reason, BaseException)
+            else current.__cause__ or current.__context__
+        )
+    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if m:
+        return m.group(1).strip().lower()
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return "timed out"
+    return (text.splitlines() or [type(exc).__name__])[0][:200] or type(exc).__name__
+
+
+# -- gathering (I/O) ------------------------------------------------------------
+def read_api(state: ClusterState) -> dict[str, Any]:
+    """{url, reachable, version, error, nodes: [raw API node JSON]} from the admin kubeconfig."""
+    out: dict[str, Any] = {
+        "url": None,
+        "reachable": False,
+        "version": None,
+        "error": None,
+        "nodes": [],
+    }
+    if not state.admin_kubeconfig.exists():
+        out["error"] = f"no admin kubeconfig at {state.admin_kubeconfig} (run `k8sboot up` first)"
+        return out
+    from kubernetes import client  # slow to import: only when asked
+
+    from k8sboot.cluster_api import api_client
+
+    api = api_client(state.admin_kubeconfig)
+    out["url"] = api.configuration.host
+    try:
+        # raw JSON: exactly what the API says, no client model in between
+        raw = client.VersionApi(api).get_code(_preload_content=False, _request_timeout=API_TIMEOUT)
+        out["version"] = json.loads(raw.data).get("gitVersion")
+        raw = client.CoreV1Api(api).list_node(_preload_content=False, _request_timeout=API_TIMEOUT)
+        out["nodes"] = json.loads(raw.data).get("items") or []
+        out["reachable"] = True
+    except Exception as e:  # noqa: BLE001 - any failure means the same to the user: no answer
+        out["error"] = short_reason(e)
+    finally:
+        api.close()
+    return out
+
+
+def read_services(pool: ConnectionPool, host: Host) -> dict[str, Any]:
+    units = units_for_groups(host.groups)
+    entry: dict[str, Any] = {
+        "name": host.name,
+        "address": host.address,
+        "groups": list(host.groups),
+        "reachable": False,
+        "error": None,
+        "services": {},
+    }
+    try:
+        conn = pool.get(host)
+        r = (
+            conn.run("systemctl is-active " + " ".join(units), become=True, timeout=30)
+            if units
+            else None
+        )
+        entry["reachable"] = True
+        if r is not None:
+            entry["services"] = parse_is_active(units, r.stdout)
+    except Exception as e:  # noqa: BLE001 - unreachable, key changed, timed out: shown per host
+        entry["error"] = str(e)
+    return entry
+
+
+def gather(
+    inventory: Inventory, state: ClusterState, pool: ConnectionPool, forks: int = 10
+) -> dict[str, Any]:
+    """The whole status: the API's answers and every host's units, asked at the same time."""
+    hosts = list(inventory.hosts.values())
+    with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 1)) as ex:
+        api_future = ex.submit(read_api, state)
+        host_entries = list(ex.map(lambda h: read_services(pool, h), hosts))
+        api = api_future.result()
+    raw_nodes = api.pop("nodes")
+    nodes = (
+        nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in("nodes")])
+        if api["reachable"]
+        else []
+    )
+    return {"cluster": inventory.name, "api": api, "nodes": nodes, "hosts": host_entries}

@@ -1,0 +1,132 @@
+"""k8sboot status: shaping the API's node JSON and the hosts' unit states (no cluster needed)."""
+
+from __future__ import annotations
+
+import urllib3
+from kubernetes.client.rest import ApiException
+
+from k8sboot.status import (
+    node_status,
+    nodes_status,
+    parse_is_active,
+    short_reason,
+    units_for_groups,
+)
+
+
+def api_node(name: str, ready: str = "True", reason: str = "KubeletReady", **extra) -> dict:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, "node-role.kubernetes.io/control-plane": ""},
+        },
+        "spec": {"podCIDR": "10.244.1.0/24"},
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": "10.0.0.5"},
+                {"type": "Hostname", "address": name},
+                {"type": "ExternalIP", "address": "203.0.113.5"},
+            ],
+            "conditions": [
+                {
+                    "type": "MemoryPressure",
+                    "status": "False",
+                    "reason": "KubeletHasSufficientMemory",
+                    "message": "kubelet has sufficient memory available",
+                },
+                {"type": "DiskPressure", "status": "True", "reason": "KubeletHasDiskPressure"},
+                {"type": "Ready", "status": ready, "reason": reason, "message": "m"},
+            ],
+            "capacity": {
+                "cpu": "2",
+                "memory": "24684092Ki",
+                "pods": "110",
+                "ephemeral-storage": "1Gi",
+            },
+            "allocatable": {"cpu": "1900m", "memory": "24581692Ki", "pods": "110"},
+            "nodeInfo": {
+                "kernelVersion": "6.1.0",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "containerd://1.6.20",
+                "kubeletVersion": "v1.20.2",
+                "kubeProxyVersion": "v1.20.2",
+                "machineID": "x",
+            },
+            **extra,
+        },
+    }
+
+
+def test_node_status_keeps_what_status_shows_and_nothing_else():
+    n = node_status(api_node("cp1"))
+    assert n["name"] == "cp1" and n["registered"] is True and n["ready"] == "True"
+    assert n["roles"] == ["control-plane"]
+    assert n["pod_cidr"] == "10.244.1.0/24"
+    assert [a["type"] for a in n["addresses"]] == ["InternalIP", "Hostname", "ExternalIP"]
+    assert n["capacity"] == {
+        "cpu": "2",
+        "memory": "24684092Ki",
+        "pods": "110",
+    }  # no ephemeral-storage
+    assert n["allocatable"]["cpu"] == "1900m"
+    assert n["info"] == {
+        "kernel_version": "6.1.0",
+        "os_image": "Debian GNU/Linux 12 (bookworm)",
+        "container_runtime_version": "containerd://1.6.20",
+        "kubelet_version": "v1.20.2",
+        "kube_proxy_version": "v1.20.2",
+    }
+    disk = next(c for c in n["conditions"] if c["type"] == "DiskPressure")
+    assert disk == {
+        "type": "DiskPressure",
+        "status": "True",
+        "reason": "KubeletHasDiskPressure",
+        "message": "",
+    }
+
+
+def test_a_node_without_conditions_is_unknown_not_an_error():
+    n = node_status({"metadata": {"name": "new"}, "status": {}})
+    assert n["ready"] == "Unknown" and n["conditions"] == [] and n["roles"] == []
+    assert n["capacity"] == {"cpu": None, "memory": None, "pods": None}
+
+
+def test_inventory_nodes_missing_from_the_api_are_listed_as_unregistered():
+    nodes = nodes_status(
+        [api_node("wk1", "Unknown", "NodeStatusUnknown"), api_node("cp1")], ["cp1", "wk1", "wk2"]
+    )
+    assert [n["name"] for n in nodes] == ["cp1", "wk1", "wk2"]
+    assert nodes[1]["ready"] == "Unknown"
+    assert nodes[2]["registered"] is False and nodes[2]["ready"] == "Unknown"
+
+
+def test_units_follow_the_host_groups_once_each():
+    assert units_for_groups(["nodes"]) == ["containerd", "kubelet", "kube-proxy"]
+    assert units_for_groups(["nodes", "etcd", "control_plane", "gpu"]) == [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "containerd",
+        "kubelet",
+        "kube-proxy",
+    ]
+    assert units_for_groups(["bastion"]) == []
+
+
+def test_is_active_output_pairs_with_the_units_in_order():
+    assert parse_is_active(["etcd", "kubelet", "kube-proxy"], "active\ninactive\n") == {
+        "etcd": "active",
+        "kubelet": "inactive",
+        "kube-proxy": "unknown",
+    }
+
+
+def test_short_reason_digs_the_socket_error_out_of_urllib3():
+    inner = urllib3.exceptions.NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    outer = urllib3.exceptions.MaxRetryError(None, "/api/v1/nodes", inner)
+    assert short_reason(outer) == "connection refused"
+    assert short_reason(TimeoutError("timed out")) == "timed out"
+    assert short_reason(ApiException(status=401, reason="Unauthorized")) == "HTTP 401 Unauthorized"
