@@ -68,7 +68,8 @@ class Reporter:
                 entry["task"] = f"{role} : {task.name}"
                 entry["stats"].add(outcome)
             show = outcome.status in (CHANGED, FAILED) or self.verbose > 0
-            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: {escape(f'[{host}]')} {escape(role)} : {escape(task.name)}"
+            where = escape(f"[{host}] {role} : {task.name}")
+            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: {where}"
             if self.verbose and outcome.result.msg:
                 line += f" [dim]({escape(outcome.result.msg)})[/]"
             if show:

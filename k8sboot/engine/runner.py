@@ -55,7 +55,7 @@ class Play:
 def load_roles(names: list[str], search_dirs: list[Path]) -> list[Role]:
     roles = [load_role(n, search_dirs, set(MODULES)) for n in names]
     for role in roles:
-        handler_names = {h.name for h in role.handlers} | {l for h in role.handlers for l in h.listen}
+        handler_names = {h.name for h in role.handlers} | {name for h in role.handlers for name in h.listen}
         for task in role.tasks + role.handlers:
             if task.module == "meta":
                 continue

@@ -12,17 +12,20 @@ carries the fixes LAB.md lists for running a kubelet inside it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import ipaddress
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from k8sboot.image import BaseImage, ensure_base_image
 from k8sboot.providers.base import ensure_keypair, public_key_of, wait_for_ssh
@@ -130,7 +133,7 @@ class ContainerLab:
         self._started: list[str] = []
 
     # -- the context-manager form: destroys what this lab started -----------------
-    def __enter__(self) -> "ContainerLab":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -142,9 +145,15 @@ class ContainerLab:
         """Boot fresh containers (destroying any leftovers of the same names)."""
         started = time.monotonic()
         self._prepare()
-        self.destroy(names)
-        addresses = self._allocate(names)
         template = self._template()
+        # other test runs may start containers in the same lab at the same time:
+        # claim the addresses (a directory with an address file) under a lock
+        with _flock(self.root / "allocate.lock", fcntl.LOCK_EX):
+            self.destroy(names)
+            addresses = self._allocate(names)
+            for name in names:
+                (self.lxcpath / name).mkdir(parents=True)
+                (self.lxcpath / name / "address").write_text(addresses[name] + "\n")
         self._started.extend(n for n in names if n not in self._started)
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             list(pool.map(lambda n: self._create_and_boot(n, addresses[n], template), names))
@@ -201,10 +210,12 @@ class ContainerLab:
         script.chmod(0o755)
 
     def _ensure_bridge(self) -> None:
-        if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode:
+        missing = subprocess.run(["ip", "link", "show", BRIDGE], check=False,
+                                 capture_output=True).returncode
+        if missing:
             _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
         have = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE],
-                              capture_output=True, text=True).stdout
+                              check=False, capture_output=True, text=True).stdout
         if f" {GATEWAY}/" not in have:
             _run(["ip", "addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE])
         _run(["ip", "link", "set", BRIDGE, "up"])
@@ -219,15 +230,22 @@ class ContainerLab:
         """The base rootfs minus kernel and modules, plus the lab's users and units.
 
         Made once per image (a copy renamed into place); each container copies it.
+        Other test runs may share the lab directory: a template is made under an
+        exclusive lock and copied under a shared one, so nobody prunes it mid-copy.
         """
         image = self.image
         template = self.root / "templates" / f"{image.recipe_hash}-t{TEMPLATE_VERSION}"
-        if (template / ".complete").exists():
-            return template
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with _flock(_lock_of(template), fcntl.LOCK_EX):
+            if not (template / ".complete").exists():
+                self._make_template(image, template)
+        _prune_templates(keep=template)
+        return template
+
+    def _make_template(self, image: BaseImage, template: Path) -> None:
         self.log(f"lab: making the container template {template.name}")
         tmp = template.with_name(f".{template.name}.{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         _run(["cp", "-a", str(image.rootfs_dir), str(tmp)])
         for sub in ("boot", "usr/lib/modules"):
             shutil.rmtree(tmp / sub, ignore_errors=True)
@@ -236,10 +254,6 @@ class ContainerLab:
         (tmp / ".complete").write_text(image.recipe_hash + "\n")
         shutil.rmtree(template, ignore_errors=True)
         tmp.rename(template)
-        for stale in template.parent.iterdir():  # older images' or versions' templates
-            if stale != template and not stale.name.startswith("."):
-                shutil.rmtree(stale, ignore_errors=True)
-        return template
 
     def _allocate(self, names: list[str]) -> dict[str, str]:
         """Lowest free addresses from .11 up, in the order given (deterministic)."""
@@ -261,13 +275,12 @@ class ContainerLab:
     # -- one container ------------------------------------------------------------
     def _create_and_boot(self, name: str, address: str, template: Path) -> None:
         cdir = self.lxcpath / name
-        cdir.mkdir(parents=True)
         rootfs = cdir / "rootfs"
-        _run(["cp", "-a", str(template), str(rootfs)])
+        with _flock(_lock_of(template), fcntl.LOCK_SH):
+            _run(["cp", "-a", str(template), str(rootfs)])
         (rootfs / ".complete").unlink(missing_ok=True)
         self._personalise(rootfs, name, address)
-        (cdir / "address").write_text(address + "\n")
-        (cdir / "config").write_text(self._config(name, rootfs))
+        (cdir / "config").write_text(self._config(name, address, rootfs))
         self._lxc_start(name)
 
     def _personalise(self, rootfs: Path, name: str, address: str) -> None:
@@ -288,9 +301,11 @@ class ContainerLab:
             for p in (ssh, ssh / "authorized_keys"):
                 os.chown(p, uid, uid)
 
-    def _config(self, name: str, rootfs: Path) -> str:
+    def _config(self, name: str, address: str, rootfs: Path) -> str:
         digest = hashlib.sha256(f"{self.lxcpath}/{name}".encode()).hexdigest()
-        mac = "02:6b:38:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+        # the MAC follows the address, not the name: when an address passes to a new
+        # container, ARP caches that still hold it stay right (else SSH stalls ~30 s)
+        mac = "02:6b:38:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed[1:])
         sysctl_dir = self.root / "sysctl"
         binds = "".join(
             f"lxc.mount.entry = {sysctl_dir / rel.replace('/', '.')} proc/sys/{rel} "
@@ -326,7 +341,7 @@ class ContainerLab:
         with open(err, "w") as fh:
             # -d: the monitor daemonises; its stdio must not hold our pipes open
             done = subprocess.run(["lxc-start", "-P", str(self.lxcpath), "-n", name, "-d"],
-                                  stdin=subprocess.DEVNULL, stdout=fh, stderr=fh)
+                                  check=False, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh)
         if done.returncode != 0:
             log_tail = _tail(self.lxcpath / name / "lxc.log")
             raise LabError(f"lxc-start {name} failed: {err.read_text().strip()}\n{log_tail}")
@@ -350,7 +365,8 @@ class ContainerLab:
     def _lxc(self, tool: str, name: str, *args: str,
              check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [tool, "-P", str(self.lxcpath), "-n", name, *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
         if check and done.returncode != 0:
             raise LabError(f"{' '.join(cmd)}: {done.stderr.strip()}")
         return done
@@ -385,8 +401,34 @@ def _customise_template(root: Path) -> None:
         link.symlink_to("/etc/systemd/system/k8sboot-lab-cgroups.service")
 
 
+def _lock_of(template: Path) -> Path:
+    return template.with_name(f"{template.name}.lock")
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, mode)
+        yield
+
+
+def _prune_templates(keep: Path) -> None:
+    """Remove other images' templates that no one is copying right now."""
+    for stale in keep.parent.iterdir():
+        if stale == keep or not stale.is_dir() or stale.name.startswith("."):
+            continue
+        with open(_lock_of(stale), "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # in use: the next run will try again
+            shutil.rmtree(stale, ignore_errors=True)
+            _lock_of(stale).unlink(missing_ok=True)
+
+
 def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise LabError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()}")
 

@@ -1,0 +1,110 @@
+"""What every provider shares: its interface, SSH key pairs, waiting for SSH.
+
+A provider makes machines (VMs, boxes) for the hosts of an inventory and records
+each one in the cluster state (``machines.json``), so later phases reach them over
+SSH like any other host.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from k8sboot.errors import UnreachableError
+from k8sboot.inventory.model import Inventory
+from k8sboot.state import ClusterState
+
+Log = Callable[[str], None]
+Machines = dict[str, dict[str, Any]]
+
+
+class Provider(Protocol):
+    def provision(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines: ...
+    def destroy(self, inventory: Inventory, state: ClusterState, log: Log) -> None: ...
+    def stop(self, inventory: Inventory, state: ClusterState, log: Log) -> None: ...
+    def start(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines: ...
+
+
+_KEYGEN_LOCK = threading.Lock()
+
+
+def ensure_keypair(private: Path, comment: str = "k8sboot") -> Path:
+    """Make an ed25519 key pair at `private` (+ `.pub`) unless one is there already.
+
+    Safe to call from many threads and processes at once: all get the same pair.
+    """
+    pub = private.with_name(private.name + ".pub")
+    if private.exists() and pub.exists():
+        return private
+    private.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_path = private.with_name(f".{private.name}.lock")
+    with _KEYGEN_LOCK, open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if private.exists() and pub.exists():  # made while we waited
+            return private
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+        openssh_pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                    serialization.PublicFormat.OpenSSH)
+        # temporary names first: a half-written key must never be picked up
+        tmp = private.with_name(f".{private.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        tmp_pub = pub.with_name(f".{pub.name}.{os.getpid()}.tmp")
+        tmp_pub.write_text(f"{openssh_pub.decode()} {comment}\n")
+        os.replace(tmp_pub, pub)
+        os.replace(tmp, private)  # last: its presence means the pair is complete
+    return private
+
+
+def public_key_of(private: Path) -> str:
+    """The OpenSSH public key line for a private key (its .pub file, else derived)."""
+    pub = private.with_name(private.name + ".pub")
+    if pub.exists():
+        return pub.read_text().strip()
+    key = paramiko.PKey.from_path(str(private))
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def ssh_answers(address: str, port: int, user: str, key: Path, timeout: float = 5.0) -> bool:
+    """True once sshd accepts our key (not merely once the port is open)."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(address, port=port, username=user, key_filename=str(key),
+                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                       allow_agent=False, look_for_keys=False)
+        return True
+    except (OSError, paramiko.SSHException, EOFError):  # TimeoutError is an OSError
+        return False
+    finally:
+        client.close()
+
+
+def wait_for_ssh(name: str, address: str, port: int, user: str, key: Path,
+                 timeout: float, log: Log | None = None, every: float = 10.0) -> float:
+    """Poll until SSH answers; return the seconds it took. Logs every `every` s."""
+    started = time.monotonic()
+    last_log = started
+    while True:
+        if ssh_answers(address, port, user, key):
+            return time.monotonic() - started
+        now = time.monotonic()
+        if now - started > timeout:
+            raise UnreachableError(name, address, port, f"no SSH after {timeout:.0f} s")
+        if log and now - last_log >= every:
+            log(f"{name}: waiting for SSH at {address} ({now - started:.0f} s)")
+            last_log = now
+        time.sleep(0.5)
