@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     isub = p.add_subparsers(dest="image_command", metavar="ACTION", required=True)
     ib = isub.add_parser("build", help="build (or reuse) the base image")
     ib.add_argument("--force", action="store_true", help="rebuild even if a cached image matches")
+    ib.add_argument("--format", choices=("disk", "vagrant-libvirt"), default="disk",
+                    help="disk: the base image libvirt VMs boot; vagrant-libvirt: also package it "
+                         "as the Vagrant box k8sboot/bookworm and `vagrant box add` it")
     ib.set_defaults(func=_lazy("image"))
 
     p = sub.add_parser(

@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import re
+import errno
 import subprocess
+import time
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +72,17 @@ def read_version(path: Path, kind: str, timeout: float | None = None) -> str:
     cmd = [str(path), *args]
     env = {**os.environ, "ETCDCTL_API": "3"}
     try:
-        proc = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              errors="replace", timeout=timeout, env=env)
+        for attempt in range(5):
+            try:
+                proc = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True,
+                                      text=True, errors="replace", timeout=timeout, env=env)
+                break
+            except OSError as e:
+                # ETXTBSY: a file just downloaded by one thread can still be open for writing
+                # in a child another thread forked at that moment; it closes at that exec
+                if e.errno != errno.ETXTBSY or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     except subprocess.TimeoutExpired:
         raise ProbeError(f"`{' '.join(cmd)}` did not finish within {timeout:g} s") from None
     except OSError as e:

@@ -1,0 +1,85 @@
+"""What `vagrant destroy` leaves in libvirt, removed by name.
+
+vagrant-libvirt keeps the networks it made when another domain still uses them
+at that moment (machines are destroyed in parallel), and a machine it no longer
+knows (its record lost, its host gone from the inventory) is never destroyed at
+all. Everything a cluster makes carries its prefix ``k8sboot-<cluster>-``, so the
+leftovers are found by exact names: domains, their volumes in the storage pool
+(``<domain>.img`` and extra disks ``<domain>-*``), the private and the
+management network. The box's own volume is shared by all clusters and stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from k8sboot.errors import RunError
+from k8sboot.providers.base import Log
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """libvirt prints every error (a lookup that misses, too) unless given a handler."""
+
+
+@contextmanager
+def _connect(uri: str) -> Iterator[object]:
+    import libvirt  # optional at import time, like the libvirt provider
+
+    libvirt.registerErrorHandler(_quiet, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise RunError(f"cannot reach libvirt at {uri}: {exc.get_error_message()} "
+                       "(is libvirtd running? in the lab: scripts/lab-netns.sh up)") from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def volume_belongs(volume: str, domains: Iterable[str]) -> bool:
+    """`<domain>.img` (vagrant-libvirt's root disk) or `<domain>-<disk>` (extra disks)."""
+    return any(volume == f"{d}.img" or volume.startswith(f"{d}-") for d in domains)
+
+
+def remove_leftovers(uri: str, domains: set[str], networks: list[str], pool: str,
+                     log: Log) -> list[str]:
+    """Remove the named domains, their volumes in `pool` and the networks; say what went."""
+    import libvirt
+
+    removed: list[str] = []
+    with _connect(uri) as conn:
+        for name in sorted(domains):
+            try:
+                dom = conn.lookupByName(name)
+            except libvirt.libvirtError:
+                continue
+            if dom.isActive():
+                dom.destroy()
+            # a domain made with snapshots or NVRAM would refuse a plain undefine
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                              | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+            removed.append(f"domain {name}")
+        try:
+            storage = conn.storagePoolLookupByName(pool)
+        except libvirt.libvirtError:
+            storage = None
+        if storage is not None and storage.isActive():
+            storage.refresh(0)
+            for vol_name in storage.listVolumes():
+                if volume_belongs(vol_name, domains):
+                    storage.storageVolLookupByName(vol_name).delete(0)
+                    removed.append(f"volume {pool}/{vol_name}")
+        for name in networks:
+            try:
+                net = conn.networkLookupByName(name)
+            except libvirt.libvirtError:
+                continue
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+            removed.append(f"network {name}")
+    for what in removed:
+        log(f"vagrant: removed leftover {what}")
+    return removed
