@@ -36,10 +36,24 @@ def _inventory_arg(p: argparse.ArgumentParser) -> None:
                    help="extra vars, highest precedence (repeatable; @FILE.yml reads a YAML file)")
 
 
-def _connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--forks", type=int, default=10, help="hosts worked on in parallel (default 10)")
+def _timeout_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="SSH connect timeout (default 10)")
+
+
+def _play_args(p: argparse.ArgumentParser) -> None:
+    """What `up` and `run` share: check mode, diffs, the user's template and role directories."""
+    p.add_argument("-C", "--check", action="store_true", help="report what would change; change nothing")
+    p.add_argument("-D", "--diff", action="store_true", help="show the diff of every file that changes")
+    p.add_argument("--templates", action="append", metavar="DIR",
+                   help="a directory of templates searched before the shipped ones (repeatable)")
+    p.add_argument("--roles-path", action="append", metavar="DIR",
+                   help="a directory of roles searched before the shipped ones (repeatable)")
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forks", type=int, default=10, help="hosts worked on in parallel (default 10)")
+    _timeout_arg(p)
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="accept host keys that differ from the recorded ones (a host reinstalled on purpose)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="show every task, not only changes")
@@ -89,12 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "restarts only the component it configures.",
     )
     _inventory_arg(p)
-    p.add_argument("-C", "--check", action="store_true", help="report what would change; change nothing")
-    p.add_argument("-D", "--diff", action="store_true", help="show the diff of every file that changes")
-    p.add_argument("--templates", action="append", metavar="DIR",
-                   help="a directory of templates searched before the shipped ones (repeatable)")
-    p.add_argument("--roles-path", action="append", metavar="DIR",
-                   help="a directory of roles searched before the shipped ones (repeatable)")
+    _play_args(p)
     _connection_args(p)
     p.set_defaults(func=_lazy("up"))
 
@@ -124,8 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="also run a pod on every node from a locally made image and check pod-to-pod "
                         "and Service traffic from every node (namespace k8sboot-smoke, removed afterwards)")
-    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="SSH connect timeout (default 10)")
+    _timeout_arg(p)
     p.add_argument("-v", "--verbose", action="count", default=0, help="show pytest's own report as well")
     p.set_defaults(func=_lazy("verify"))
 
@@ -139,8 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table",
                    help="table (default), or json / yaml for scripts (the same data)")
-    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="SSH connect timeout (default 10)")
+    _timeout_arg(p)
     p.set_defaults(func=_lazy("status"))
 
     p = sub.add_parser(
@@ -153,14 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     p.add_argument("roles", nargs="+", metavar="ROLE", help="roles to run, in order")
     p.add_argument("-l", "--limit", metavar="HOSTS", help="comma-separated hosts or groups")
-    p.add_argument("-C", "--check", action="store_true", help="report what would change; change nothing")
-    p.add_argument("-D", "--diff", action="store_true", help="show the diff of every file that changes")
     p.add_argument("-t", "--tags", action="append", help="run only tasks with these tags")
     p.add_argument("--skip-tags", action="append", help="skip tasks with these tags")
-    p.add_argument("--templates", action="append", metavar="DIR",
-                   help="a directory of templates searched before the shipped ones (repeatable)")
-    p.add_argument("--roles-path", action="append", metavar="DIR",
-                   help="a directory of roles searched before the shipped ones (repeatable)")
+    _play_args(p)
     _connection_args(p)
     p.set_defaults(func=_lazy("run_roles"))
 

@@ -66,28 +66,28 @@ def ensure_kubelet_api_rbac(api: client.ApiClient) -> bool:
         subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
                                        name=KUBELET_API_USER)],
     )
-    changed = False
-    try:
-        current = rbac.read_cluster_role(KUBELET_API_ROLE)
-        if api.sanitize_for_serialization(current.rules) != api.sanitize_for_serialization(role.rules):
-            rbac.replace_cluster_role(KUBELET_API_ROLE, role)
-            changed = True
-    except ApiException as e:
-        if e.status != 404:
-            raise
-        rbac.create_cluster_role(role)
-        changed = True
-    try:
-        current_b = rbac.read_cluster_role_binding(KUBELET_API_ROLE)
-        if api.sanitize_for_serialization(current_b.subjects) != api.sanitize_for_serialization(binding.subjects):
-            rbac.replace_cluster_role_binding(KUBELET_API_ROLE, binding)
-            changed = True
-    except ApiException as e:
-        if e.status != 404:
-            raise
-        rbac.create_cluster_role_binding(binding)
-        changed = True
+    changed = _ensure(api, lambda: rbac.read_cluster_role(KUBELET_API_ROLE).rules, role.rules,
+                      lambda: rbac.create_cluster_role(role),
+                      lambda: rbac.replace_cluster_role(KUBELET_API_ROLE, role))
+    changed |= _ensure(api, lambda: rbac.read_cluster_role_binding(KUBELET_API_ROLE).subjects, binding.subjects,
+                       lambda: rbac.create_cluster_role_binding(binding),
+                       lambda: rbac.replace_cluster_role_binding(KUBELET_API_ROLE, binding))
     return changed
+
+
+def _ensure(api: client.ApiClient, read_current, wanted, create, replace) -> bool:  # noqa: ANN001
+    """Create an object, or replace it when the part we own differs; True if anything changed."""
+    try:
+        current = read_current()
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        create()
+        return True
+    if api.sanitize_for_serialization(current) != api.sanitize_for_serialization(wanted):
+        replace()
+        return True
+    return False
 
 
 def ensure_label(api: client.ApiClient, node: str, key: str, value: str = "") -> bool:
