@@ -6,6 +6,7 @@ the last journal lines of the unit that fails on it.
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 
@@ -16,6 +17,18 @@ from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
 
 NODE_UNITS = ("containerd", "kubelet", "kube-proxy")
+
+
+ERROR_LINE = re.compile(r"error|fail|fatal|unable|refused|denied|^[EF]\d{4} ", re.I)
+
+
+def relevant_lines(journal: str, errors: int = 8, tail: int = 5) -> list[str]:
+    """The last error-looking lines, then the very last lines: a crashing daemon's
+    usage text or stack trace would otherwise push the one line that matters out."""
+    all_lines = [ln for ln in journal.strip().splitlines() if ln.strip()]
+    picked = [ln for ln in all_lines if ERROR_LINE.search(ln)][-errors:]
+    last = [ln for ln in all_lines[-tail:] if ln not in picked]
+    return [ln[:300] for ln in picked + (["..."] if picked and last else []) + last]
 
 
 def diagnose(conn: SSHConnection, node: str, view) -> str:  # noqa: ANN001
@@ -30,9 +43,9 @@ def diagnose(conn: SSHConnection, node: str, view) -> str:  # noqa: ANN001
         failing = [u for u, s in zip(NODE_UNITS, states) if s != "active"] or ["kubelet"]
         unit = failing[0]
         lines.append(f"  units: {', '.join(f'{u}={s}' for u, s in zip(NODE_UNITS, states))}")
-        journal = conn.run(f"journalctl -u {shlex.quote(unit)} -n 15 --no-pager -o cat", become=True)
-        lines.append(f"  last lines of {unit}'s journal:")
-        lines.extend("    | " + line for line in journal.stdout.strip().splitlines()[-15:])
+        journal = conn.run(f"journalctl -u {shlex.quote(unit)} -n 300 --no-pager -o cat", become=True)
+        lines.append(f"  last lines of {unit}'s journal (errors first):")
+        lines.extend("    | " + line for line in relevant_lines(journal.stdout))
     except Exception as e:  # diagnosis must never hide the real error
         lines.append(f"  (could not read the host's journal: {e})")
     return "\n".join(lines)
@@ -44,7 +57,7 @@ class WaitReady:
     def run(self, ctx: RunContext) -> None:
         if ctx.options.check:
             return
-        timeout = float(ctx.inventory.cluster.get("ready_timeout", 300))
+        timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.scratch.get("api") or api_client(ctx.state.admin_kubeconfig)
         wanted = {h.node_name: h for h in ctx.inventory.hosts_in("nodes")}
         deadline = time.monotonic() + timeout

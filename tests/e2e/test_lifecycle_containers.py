@@ -35,11 +35,13 @@ class Life:
         self.inventory = home / "life.yml"
         self.write(["cp1", "wk1", "wk2"])
 
-    def write(self, names: list[str]) -> None:
+    def write(self, names: list[str], broken: str | None = None) -> None:
         groups = {"cp1": ["etcd", "control_plane", "nodes"]}
         write_inventory(self.inventory, "life", {
             n: {"address": self.hosts[n].address, "groups": groups.get(n, ["nodes"]),
-                **({"user": "admin", "become": True} if n == "wk1" else {})}
+                **({"user": "admin", "become": True} if n == "wk1" else {}),
+                # a kubelet that cannot start: for the not-Ready diagnosis
+                **({"vars": {"kubelet_extra_args": {"no-such-flag": "1"}}} if n == broken else {})}
             for n in names
         }, key=self.hosts["cp1"].key_path, binaries=BINARIES)
 
@@ -74,6 +76,12 @@ def test_1_up_then_adding_a_node_installs_only_that_node(life: Life):
     life.originals = originals  # type: ignore[attr-defined]
     r = life.k8sboot("up")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # a node whose kubelet cannot start: `up` names it, its conditions and the failing unit's journal
+    life.write(["cp1", "wk1", "wk2", "wk3"], broken="wk3")
+    r = life.k8sboot("up", "-e", "ready_timeout=15")
+    assert r.returncode == 1
+    assert "node wk3" in r.stderr and "never registered" in r.stderr, r.stderr[-3000:]
+    assert "kubelet's journal" in r.stderr and "no-such-flag" in r.stderr, r.stderr[-3000:]
     before = {n: start_times(life.hosts[n], ["containerd", "kubelet", "kube-proxy"]) for n in ("cp1", "wk1", "wk2")}
     life.write(["cp1", "wk1", "wk2", "wk3"])
     r = life.k8sboot("up")

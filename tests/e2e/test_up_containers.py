@@ -65,6 +65,11 @@ def test_apiserver_can_reach_kubelets_for_logs(cluster: Cluster):
     # the RBAC k8sboot applies lets the apiserver's kubelet client read node logs/metrics
     out = cluster.kubectl("get", "--raw", "/api/v1/nodes/wk2/proxy/healthz")
     assert out.strip() == "ok"
+    subject = cluster.kubectl("get", "clusterrolebinding", "system:kube-apiserver-to-kubelet",
+                              "-o", "jsonpath={.subjects[0].name}")
+    assert subject == "kube-apiserver-kubelet-client"
+    logs = cluster.kubectl("get", "--raw", "/api/v1/nodes/wk2/proxy/logs/")
+    assert "journal" in logs or "<a href" in logs
 
 
 def test_private_keys_are_0600_on_the_hosts(cluster: Cluster):
