@@ -16,6 +16,8 @@ PACKAGES=(
   # etcd is the user-supplied etcd of the tests; busybox-static makes the pause image
   etcd-server etcd-client busybox-static containerd
   openssh-client
+  # the Vagrant path (provider: vagrant): Debian's vagrant and its libvirt plugin
+  vagrant vagrant-libvirt
 )
 
 stamp_dir="${XDG_CACHE_HOME:-$HOME/.cache}/k8sboot"

@@ -27,6 +27,7 @@ from k8sboot.inventory.model import Host, Inventory
 from k8sboot.paths import DATA_ROOT
 from k8sboot.providers.base import Log, Machines, wait_for_ssh
 from k8sboot.providers.vagrant_cli import Vagrant, find_vagrant
+from k8sboot.providers.vagrant_netcheck import check_ranges
 from k8sboot.providers.vagrant_settings import (
     DEFAULT_BOX,
     PROVIDER,
@@ -116,6 +117,11 @@ def provision(inventory: Inventory, state: ClusterState, log: Log = print) -> Ma
     settings = VagrantSettings.from_inventory(inventory)
     find_vagrant()
     _check_box(settings)
+    if settings.vagrant_provider == "libvirt":
+        check_ranges(settings.uri, {
+            network_name(inventory): ("cluster.provider.network", settings.network),
+            management_network_name(inventory): ("cluster.provider.management_network",
+                                                 settings.management_network)})
     vagrant, spec = _prepare(inventory, state, settings)
     names = [h.name for h in hosts]
     before = _machine_ids(vagrant, names, settings.vagrant_provider)

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8sboot.errors import InputError
+from k8sboot.errors import InputError, K8sbootError
 from k8sboot.image import BaseImage
 from k8sboot.image import build as image_build
 from k8sboot.image.recipe import DISK_SIZE
@@ -47,11 +47,14 @@ from k8sboot.providers.vagrant_cli import error_tail, find_vagrant
 from k8sboot.providers.vagrant_rootfs import USER, add_vagrant_user
 from k8sboot.providers.vagrant_settings import DEFAULT_BOX
 
-BOX_FORMAT_VERSION = 1  # bump when the box's content changes in a way the recipe hash misses
+BOX_FORMAT_VERSION = 2  # bump when the box's content changes in a way the recipe hash misses
 PROVIDER = "libvirt"
 BOOT_ROOT = Path("/var/lib/libvirt/images/k8sboot/boxes")
 CMD_LINE = "root=/dev/vda rw console=ttyS0"
 ID_FILE = "k8sboot-box.json"
+# where vagrant-libvirt uploads box images by default (the project's settings can differ)
+VAGRANT_LIBVIRT_URI = "qemu:///system"
+VAGRANT_LIBVIRT_POOL = "default"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ Vagrant.configure("2") do |config|
   config.ssh.insert_key = false
   # no rsync in the image and no network to fetch it: no synced folder
   config.vm.synced_folder ".", "/vagrant", disabled: true
+  # the guest is known: Vagrant's detection probes it over SSH for ~17 s under emulation
+  config.vm.guest = :debian
   config.vm.provider :libvirt do |libvirt|
     libvirt.kernel = File.join(boot_dir, "vmlinuz")
     libvirt.initrd = File.join(boot_dir, "initrd.img")
@@ -248,6 +253,16 @@ def added_box_id(name: str) -> str | None:
     return None
 
 
+def _prune_pool(name: str, log: Log) -> None:
+    """Old images of this box in libvirt's pool: best effort (libvirtd may be down)."""
+    from k8sboot.providers.vagrant_cleanup import prune_box_volumes
+
+    try:
+        prune_box_volumes(VAGRANT_LIBVIRT_URI, VAGRANT_LIBVIRT_POOL, name, log)
+    except K8sbootError as exc:
+        log(f"vagrant box: old box images not checked ({exc})")
+
+
 def ensure_box(image: BaseImage, log: Log, name: str = DEFAULT_BOX,
                force: bool = False) -> VagrantBox:
     """Build (if the base image or key changed) and add the box; instant when cached."""
@@ -267,6 +282,7 @@ def ensure_box(image: BaseImage, log: Log, name: str = DEFAULT_BOX,
         publish_boot_files(image, boot_dir)
         added = False
         if force or added_box_id(name) != the_id or not box_installed(name, cache):
+            _prune_pool(name, log)
             log(f"vagrant box: vagrant box add --name {name} --force {box}")
             _vagrant(["box", "add", "--name", name, "--force", str(box)], cache)
             if added_box_id(name) != the_id:

@@ -11,6 +11,7 @@ management network. The box's own volume is shared by all clusters and stays.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -23,7 +24,7 @@ def _quiet(_ctx: object, _err: object) -> None:
 
 
 @contextmanager
-def _connect(uri: str) -> Iterator[object]:
+def connect(uri: str) -> Iterator[object]:
     import libvirt  # optional at import time, like the libvirt provider
 
     libvirt.registerErrorHandler(_quiet, None)
@@ -49,7 +50,7 @@ def remove_leftovers(uri: str, domains: set[str], networks: list[str], pool: str
     import libvirt
 
     removed: list[str] = []
-    with _connect(uri) as conn:
+    with connect(uri) as conn:
         for name in sorted(domains):
             try:
                 dom = conn.lookupByName(name)
@@ -82,4 +83,41 @@ def remove_leftovers(uri: str, domains: set[str], networks: list[str], pool: str
             removed.append(f"network {name}")
     for what in removed:
         log(f"vagrant: removed leftover {what}")
+    return removed
+
+
+def box_volume_prefix(box: str) -> str:
+    """vagrant-libvirt's name for a box's image in the pool starts with this."""
+    return box.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
+
+
+def prune_box_volumes(uri: str, pool: str, box: str, log: Log) -> list[str]:
+    """Delete the pool's images of `box` that no machine's disk is based on.
+
+    A re-added box gets a new image in the pool (named after box.img's mtime); the
+    old one would stay there for good, about 1 GB each time.
+    """
+    import libvirt
+
+    removed: list[str] = []
+    with connect(uri) as conn:
+        try:
+            storage = conn.storagePoolLookupByName(pool)
+        except libvirt.libvirtError:
+            return removed
+        if not storage.isActive():
+            return removed
+        storage.refresh(0)
+        volumes = {name: storage.storageVolLookupByName(name) for name in storage.listVolumes()}
+        backing = set()
+        for vol in volumes.values():
+            for source in ET.fromstring(vol.XMLDesc(0)).iter("backingStore"):
+                path = source.findtext("path")
+                if path:
+                    backing.add(path)
+        for name, vol in sorted(volumes.items()):
+            if name.startswith(box_volume_prefix(box)) and vol.path() not in backing:
+                vol.delete(0)
+                removed.append(name)
+                log(f"vagrant box: removed the unused box image {pool}/{name}")
     return removed

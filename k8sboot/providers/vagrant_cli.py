@@ -12,6 +12,7 @@ beside the shipped Vagrantfile.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -25,6 +26,16 @@ from k8sboot.providers.base import Log
 INSTALL_HINT = ("install Vagrant and its libvirt plugin: apt-get install vagrant vagrant-libvirt "
                 "(or: bash scripts/install-host-packages.sh)")
 TAIL_LINES = 25
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def log_line(line: str) -> str | None:
+    """A line of Vagrant's output as worth logging, or None (blank, or a progress meter)."""
+    text = _ANSI.sub("", line).strip()
+    # the box upload redraws "Progress: N%" hundreds of times
+    if not text or text.startswith("Progress:"):
+        return None
+    return text
 
 
 def find_vagrant() -> str:
@@ -34,10 +45,21 @@ def find_vagrant() -> str:
     return path
 
 
+# a Ruby backtrace frame: "\tfrom /usr/share/.../warden.rb:48:in `call'"
+_FRAME = re.compile(r"^\s*(from\s+)?\S+\.rb:\d+:in\s")
+# the location in front of an uncaught exception's message
+_WHERE = re.compile(r"^\S+\.rb:\d+:in `[^']*': ")
+
+
 def error_tail(stderr: str, stdout: str, lines: int = TAIL_LINES) -> str:
-    """Vagrant's own words: the end of stderr (where it puts errors), else of stdout."""
+    """Vagrant's own words: the end of stderr (where it puts errors), else of stdout.
+
+    An uncaught Ruby exception prints its message once and then a long backtrace;
+    the message is what the user needs, the frames are dropped.
+    """
     text = stderr.strip() or stdout.strip()
-    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    kept = [_WHERE.sub("", _ANSI.sub("", line)).rstrip() for line in text.splitlines()
+            if line.strip() and not (_FRAME.match(line) and not _WHERE.match(line))]
     return "\n".join(kept[-lines:]) or "(no output)"
 
 
@@ -89,8 +111,9 @@ class Vagrant:
             drain.start()
             for line in proc.stdout:
                 out_lines.append(line)
-                if log is not None and line.strip():
-                    log(f"vagrant: {line.rstrip()}")
+                shown = log_line(line)
+                if log is not None and shown is not None:
+                    log(f"vagrant: {shown}")
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -98,9 +121,11 @@ class Vagrant:
                 raise RunError(f"vagrant {' '.join(args)} took more than {timeout:.0f} s") \
                     from None
             drain.join()
-        stdout = "".join(out_lines)
+        stdout, stderr_text = "".join(out_lines), "".join(err_chunks)
+        log_file = self.workdir / f"vagrant-{args[0]}.log"
+        log_file.write_text(f"$ vagrant {' '.join(args)}\n{stdout}\n--- stderr\n{stderr_text}")
         if proc.returncode != 0:
             raise RunError(f"{what or 'vagrant ' + ' '.join(args)} failed (exit "
                            f"{proc.returncode}); Vagrant said:\n"
-                           f"{error_tail(''.join(err_chunks), stdout)}")
+                           f"{error_tail(stderr_text, stdout)}\n(all of its output: {log_file})")
         return stdout
