@@ -8,7 +8,7 @@ from typing import Any
 from k8sboot import ui
 from k8sboot.commands.context import build_context
 from k8sboot.errors import InputError
-from k8sboot.phases.provision import provider_for
+from k8sboot.providers import provider_for
 
 
 def _providers(ctx) -> list[str]:  # noqa: ANN001

@@ -13,7 +13,7 @@ from k8sboot.engine.runner import Play, Runner, load_roles
 from k8sboot.errors import InputError, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
-from k8sboot.phases.provision import provider_for
+from k8sboot.providers import provider_for
 
 
 def run_role(ctx: RunContext, title: str, role: str, hosts: list[Host]) -> None:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 from k8sboot import ui
 from k8sboot.inventory import apply_machines
 from k8sboot.phases.base import RunContext
-
-PROVIDER_MODULES = {"libvirt": "k8sboot.providers.libvirt", "vagrant": "k8sboot.providers.vagrant"}
-
-
-def provider_for(name: str):  # noqa: ANN201 - a provider module
-    return importlib.import_module(PROVIDER_MODULES[name])
+from k8sboot.providers import provider_for
 
 
 class Provision:

@@ -28,12 +28,11 @@ import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import libvirt
 
@@ -42,6 +41,7 @@ from k8sboot.image import BaseImage, ensure_base_image
 from k8sboot.image.recipe import DISK_SIZE, SEED_LABEL
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.base import Log, Machines, ensure_keypair, public_key_of, wait_for_ssh
+from k8sboot.providers.libvirt_connection import connect
 from k8sboot.state import ClusterState
 
 PROVIDER = "libvirt"
@@ -180,22 +180,6 @@ def _key_for(host: Host, state: ClusterState) -> Path:
 
 # -- libvirt plumbing -----------------------------------------------------------------
 
-def _quiet(_ctx: object, _err: object) -> None:
-    """libvirt prints every error (a lookup that misses, too) unless given a handler."""
-
-
-@contextmanager
-def _connect(uri: str) -> Iterator[libvirt.virConnect]:
-    libvirt.registerErrorHandler(_quiet, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        raise RunError(f"cannot reach libvirt at {uri}: {exc.get_error_message()} "
-                       "(is libvirtd running? in the lab: scripts/lab-netns.sh up)") from None
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _lookup_domain(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
@@ -425,7 +409,7 @@ def provision(inventory: Inventory, state: ClusterState, log: Log = print) -> Ma
     state.ensure()
     machines = state.machines()
     addresses = _allocate_addresses(inventory, settings, machines)
-    with _connect(settings.uri) as conn:
+    with connect(settings.uri) as conn:
         pins = {h.name: (_mac(inventory, h), addresses[h.name]) for h in hosts}
         _ensure_network(conn, inventory, settings, pins, log)
         missing = [h for h in hosts if _lookup_domain(conn, domain_name(inventory, h)) is None]
@@ -498,7 +482,7 @@ def stop(inventory: Inventory, state: ClusterState, log: Log = print,
          timeout: float = SHUTDOWN_TIMEOUT) -> None:
     """Shut the VMs down cleanly (ACPI power button), forcing them off after `timeout`."""
     settings = LibvirtSettings.from_inventory(inventory)
-    with _connect(settings.uri) as conn:
+    with connect(settings.uri) as conn:
         def shut(host: Host) -> None:
             domain = _lookup_domain(conn, domain_name(inventory, host))
             if domain is None or not domain.isActive():
@@ -539,7 +523,7 @@ def destroy(inventory: Inventory, state: ClusterState, log: Log = print) -> None
     for name, m in machines.items():
         if m.get("provider") == PROVIDER and name not in names and m.get("domain"):
             domains.add(str(m["domain"]))
-    with _connect(settings.uri) as conn:
+    with connect(settings.uri) as conn:
         def remove(name: str) -> None:
             domain = _lookup_domain(conn, name)
             if domain is None:
@@ -577,28 +561,9 @@ def libvirt_host_state(inventory: Inventory, state: ClusterState | None = None) 
         libvirt.VIR_DOMAIN_SHUTOFF: "shut off", libvirt.VIR_DOMAIN_CRASHED: "crashed",
     }
     out: dict[str, str] = {}
-    with _connect(settings.uri) as conn:
+    with connect(settings.uri) as conn:
         for host in libvirt_hosts(inventory):
             domain = _lookup_domain(conn, domain_name(inventory, host))
             out[host.name] = "absent" if domain is None else \
                 names.get(domain.state()[0], "unknown")
     return out
-
-
-class LibvirtProvider:
-    """The module's functions as a Provider object."""
-
-    def provision(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines:
-        return provision(inventory, state, log)
-
-    def destroy(self, inventory: Inventory, state: ClusterState, log: Log) -> None:
-        destroy(inventory, state, log)
-
-    def stop(self, inventory: Inventory, state: ClusterState, log: Log) -> None:
-        stop(inventory, state, log)
-
-    def start(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines:
-        return start(inventory, state, log)
-
-    def status(self, inventory: Inventory, state: ClusterState) -> dict[str, Any]:
-        return libvirt_host_state(inventory, state)

@@ -233,22 +233,3 @@ def vagrant_host_state(inventory: Inventory, state: ClusterState) -> dict[str, s
         if len(fields) == 4 and fields[2] == "state" and fields[1]:
             states[fields[1]] = fields[3]
     return {h.name: states.get(h.name, "unknown") for h in hosts}
-
-
-class VagrantProvider:
-    """The module's functions as a Provider object."""
-
-    def provision(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines:
-        return provision(inventory, state, log)
-
-    def destroy(self, inventory: Inventory, state: ClusterState, log: Log) -> None:
-        destroy(inventory, state, log)
-
-    def stop(self, inventory: Inventory, state: ClusterState, log: Log) -> None:
-        stop(inventory, state, log)
-
-    def start(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines:
-        return start(inventory, state, log)
-
-    def status(self, inventory: Inventory, state: ClusterState) -> dict[str, Any]:
-        return vagrant_host_state(inventory, state)

@@ -12,31 +12,12 @@ management network. The box's own volume is shared by all clusters and stays.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
-from k8sboot.errors import RunError
 from k8sboot.providers.base import Log
+from k8sboot.providers.libvirt_connection import connect
 
 
-def _quiet(_ctx: object, _err: object) -> None:
-    """libvirt prints every error (a lookup that misses, too) unless given a handler."""
-
-
-@contextmanager
-def connect(uri: str) -> Iterator[object]:
-    import libvirt  # optional at import time, like the libvirt provider
-
-    libvirt.registerErrorHandler(_quiet, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        raise RunError(f"cannot reach libvirt at {uri}: {exc.get_error_message()} "
-                       "(is libvirtd running? in the lab: scripts/lab-netns.sh up)") from None
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def volume_belongs(volume: str, domains: Iterable[str]) -> bool:
