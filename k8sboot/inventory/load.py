@@ -22,7 +22,7 @@ from k8sboot.inventory.native import TOP_KEYS, parse_native
 from k8sboot.inventory.raw import RawInventory
 from k8sboot.inventory.resolve import resolve
 from k8sboot.inventory.validate import check_roles, role_warnings
-from k8sboot.inventory.yaml_lines import load_yaml_text
+from k8sboot.inventory.yaml_lines import load_yaml_text, read_text
 
 _INI_SUFFIXES = (".ini", ".cfg")
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
@@ -43,10 +43,7 @@ def load_inventory(path: str | Path, extra_vars: Iterable[str] = ()) -> Inventor
 
 def parse_file(path: Path) -> RawInventory:
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read the inventory: {exc.strerror}", file=file) from None
+    text = read_text(path, " the inventory")
     dialect = detect_dialect(path, text)
     if dialect == "ansible-ini":
         return parse_ansible_ini(text, file)
