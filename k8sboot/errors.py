@@ -43,4 +43,23 @@ class UnreachableError(RunError):
 
 
 class HostKeyChangedError(RunError):
-    """The host presented a key other than the one recorded on first contact."""
+    """The host presented a key other than the ones recorded on first contact.
+
+    `address` is spelled as in known_hosts (`[addr]:port` off port 22); `recorded`
+    and `offered` read "type SHA256:..." as OpenSSH prints fingerprints.
+    """
+
+    def __init__(self, host: str, address: str, recorded: list[str], offered: str,
+                 known_hosts: str):
+        self.host = host
+        self.address = address
+        self.recorded = recorded
+        self.offered = offered
+        self.known_hosts = known_hosts
+        super().__init__(
+            f"{host}: the host key of {address} changed: it now offers {offered}, but "
+            f"{known_hosts} records {', '.join(recorded)}. Someone may be intercepting the "
+            f"connection, or the machine was reinstalled. If it was reinstalled on purpose, "
+            f"rerun with --accept-new-host-keys (this replaces the recorded keys of "
+            f"{address} in {known_hosts})."
+        )

@@ -28,7 +28,15 @@ class CommandContext:
     forks: int = 10
 
     def pool(self) -> ConnectionPool:
-        kh = KnownHosts(self.state.ensure().known_hosts, accept_changed=self.accept_new_host_keys)
+        # rich markup would eat "[host]:port" (known_hosts' spelling off port 22)
+        from rich.markup import escape
+
+        kh = KnownHosts(
+            self.state.ensure().known_hosts,
+            accept_changed=self.accept_new_host_keys,
+            on_new_key=lambda msg: ui.info(escape(msg)),
+            on_changed_key=lambda msg: ui.warn(escape(msg)),
+        )
         return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums")
 
     def templar(self) -> Templar:
