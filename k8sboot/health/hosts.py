@@ -1,13 +1,16 @@
 """testinfra hosts built from the inventory: paramiko, the inventory's key and sudo.
 
 The user writes no SSH config: address, port, user, key and become come from the
-inventory. Host keys are checked against the state's known_hosts (recorded by
-`k8sboot up`); a host never seen before is accepted, a changed key is refused.
+inventory. Host keys follow the same rules as every other k8sboot connection
+(k8sboot.connection.known_hosts), against the same file: the state's known_hosts.
+A host never seen before is recorded (and its fingerprint reported as a warning of
+the check that first reached it); a changed key is refused.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +18,47 @@ import paramiko
 import testinfra
 from testinfra.backend.paramiko import ParamikoBackend
 
+from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy, Notify
+from k8sboot.health.results import HealthWarning
 from k8sboot.inventory.model import Host
 
 
-class _AcceptUnknown(paramiko.MissingHostKeyPolicy):
-    # a host `up` has not met yet: trust it for this run only (nothing is recorded)
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        return None
+def _warn(message: str) -> None:
+    # verify runs inside pytest, which swallows prints; a warning lands in the results
+    warnings.warn(HealthWarning(message), stacklevel=2)
 
 
 class PinnedParamikoBackend(ParamikoBackend):
-    """testinfra's paramiko backend, checking host keys against k8sboot's known_hosts."""
+    """testinfra's paramiko backend, checking host keys with k8sboot's KnownHosts."""
 
     NAME = "k8sboot-paramiko"
 
-    def __init__(self, hostspec: str, *args: Any, known_hosts: Path | None = None, **kwargs: Any):
+    def __init__(self, hostspec: str, *args: Any, known_hosts: KnownHosts,
+                 host_name: str | None = None, **kwargs: Any):
         self.known_hosts = known_hosts
+        self.host_name = host_name  # the inventory name, for messages
         super().__init__(hostspec, *args, **kwargs)
 
     @functools.cached_property
     def client(self) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        if self.known_hosts is not None and self.known_hosts.exists():
-            # load without remembering the file: this run must never rewrite it
-            client.get_host_keys().load(str(self.known_hosts))
-        client.set_missing_host_key_policy(_AcceptUnknown())
-        client.connect(
-            hostname=self.host.name,
-            port=int(self.host.port or 22),
-            username=self.host.user,
-            key_filename=self.ssh_identity_file,
-            timeout=self.timeout,
-            banner_timeout=self.timeout,
-            auth_timeout=self.timeout,
-        )
+        address, port = self.host.name, int(self.host.port or 22)
+        policy = KnownHostsPolicy(self.known_hosts, self.host_name or address, address, port)
+        client = paramiko.SSHClient()  # no host keys of its own: the policy sees every key
+        client.set_missing_host_key_policy(policy)
+        try:
+            client.connect(
+                hostname=address,
+                port=port,
+                username=self.host.user,
+                key_filename=self.ssh_identity_file,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                transport_factory=policy.transport,
+            )
+        except BaseException:
+            client.close()  # a refused key leaves the transport open otherwise
+            raise
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
@@ -72,16 +80,23 @@ def _hostspec(host: Host) -> str:
 
 
 def testinfra_host(
-    host: Host, known_hosts: Path | None, timeout: float = 10.0
+    host: Host, known_hosts: Path | KnownHosts, timeout: float = 10.0,
+    on_new_key: Notify | None = _warn,
 ) -> testinfra.host.Host:
-    """A testinfra Host for an inventory host (one SSH connection, opened on first use)."""
+    """A testinfra Host for an inventory host (one SSH connection, opened on first use).
+
+    known_hosts: the cluster state's known_hosts (a path, or a KnownHosts to share).
+    """
     if not host.address:
         raise ValueError(f"host {host.name} has no address (provision it first)")
+    if not isinstance(known_hosts, KnownHosts):
+        known_hosts = KnownHosts(known_hosts, on_new_key=on_new_key)
     backend = PinnedParamikoBackend(
         _hostspec(host),
         ssh_identity_file=str(Path(host.key).expanduser()) if host.key else None,
         timeout=int(timeout),
         known_hosts=known_hosts,
+        host_name=host.name,
         sudo=host.become and host.user != "root",
     )
     ti_host = testinfra.host.Host(backend)

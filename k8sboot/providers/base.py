@@ -7,8 +7,10 @@ SSH like any other host.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy
 from k8sboot.errors import UnreachableError
 from k8sboot.inventory.model import Inventory
 from k8sboot.state import ClusterState
@@ -78,14 +81,21 @@ def public_key_of(private: Path) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 
 
-def ssh_answers(address: str, port: int, user: str, key: Path, timeout: float = 5.0) -> bool:
-    """True once sshd accepts our key (not merely once the port is open)."""
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+def ssh_answers(address: str, port: int, user: str, key: Path, timeout: float = 5.0, *,
+                known_hosts: KnownHosts, name: str | None = None) -> bool:
+    """True once sshd accepts our key (not merely once the port is open).
+
+    The host key is checked like every k8sboot connection's: a key other than the
+    recorded ones raises HostKeyChangedError (waiting longer would not help).
+    """
+    policy = KnownHostsPolicy(known_hosts, name or address, address, port)
+    client = paramiko.SSHClient()  # no host keys of its own: the policy sees every key
+    client.set_missing_host_key_policy(policy)
     try:
         client.connect(address, port=port, username=user, key_filename=str(key),
                        timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                       allow_agent=False, look_for_keys=False)
+                       allow_agent=False, look_for_keys=False,
+                       transport_factory=policy.transport)
         return True
     except (OSError, paramiko.SSHException, EOFError):  # TimeoutError is an OSError
         return False
@@ -94,17 +104,33 @@ def ssh_answers(address: str, port: int, user: str, key: Path, timeout: float = 
 
 
 def wait_for_ssh(name: str, address: str, port: int, user: str, key: Path,
-                 timeout: float, log: Log | None = None, every: float = 10.0) -> float:
-    """Poll until SSH answers; return the seconds it took. Logs every `every` s."""
-    started = time.monotonic()
-    last_log = started
-    while True:
-        if ssh_answers(address, port, user, key):
-            return time.monotonic() - started
-        now = time.monotonic()
-        if now - started > timeout:
-            raise UnreachableError(name, address, port, f"no SSH after {timeout:.0f} s")
-        if log and now - last_log >= every:
-            log(f"{name}: waiting for SSH at {address} ({now - started:.0f} s)")
-            last_log = now
-        time.sleep(0.5)
+                 timeout: float, log: Log | None = None, every: float = 10.0,
+                 known_hosts: KnownHosts | Path | None = None) -> float:
+    """Poll until SSH answers; return the seconds it took. Logs every `every` s.
+
+    known_hosts: the cluster state's known_hosts (ClusterState.known_hosts), or a
+    KnownHosts on it. The machine's key is recorded there on first contact (and
+    reported through `log`); a provider that re-creates a machine forgets its old
+    keys first, so only an unexpected change stops the wait (HostKeyChangedError).
+    """
+    with contextlib.ExitStack() as stack:
+        if known_hosts is None:
+            # a caller without a state directory: pin the first key for this wait only
+            # (a key that changes between two polls is still refused). Pass the state's
+            # known_hosts instead wherever there is one.
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            known_hosts = KnownHosts(scratch / "known_hosts")
+        elif not isinstance(known_hosts, KnownHosts):
+            known_hosts = KnownHosts(known_hosts, on_new_key=log)
+        started = time.monotonic()
+        last_log = started
+        while True:
+            if ssh_answers(address, port, user, key, known_hosts=known_hosts, name=name):
+                return time.monotonic() - started
+            now = time.monotonic()
+            if now - started > timeout:
+                raise UnreachableError(name, address, port, f"no SSH after {timeout:.0f} s")
+            if log and now - last_log >= every:
+                log(f"{name}: waiting for SSH at {address} ({now - started:.0f} s)")
+                last_log = now
+            time.sleep(0.5)
