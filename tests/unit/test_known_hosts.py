@@ -232,7 +232,7 @@ class _Server(paramiko.ServerInterface):
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        return paramiko.AUTH_SUCCESSFUL
+        return paramiko.common.AUTH_SUCCESSFUL
 
 
 class SSHServer:
