@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k8sboot.errors import InputError
+
+# the fields of a machines.json record that are read back, and their JSON types
+_MACHINE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "address": str, "port": int, "user": str, "key": str}
+
 
 def k8sboot_home() -> Path:
     return Path(os.environ.get("K8SBOOT_HOME", Path.home() / ".k8sboot")).expanduser()
@@ -28,11 +34,19 @@ class ClusterState:
     root: Path
 
     @classmethod
-    def for_cluster(cls, name: str, state_dir: str | None = None) -> "ClusterState":
-        root = Path(state_dir).expanduser() if state_dir else k8sboot_home() / "clusters" / name
+    def for_cluster(cls, name: str, state_dir: Any = None) -> ClusterState:
+        if state_dir is not None and (not isinstance(state_dir, str) or "\0" in state_dir):
+            # the inventory layer checks this too; a caller passing raw settings must not crash
+            raise InputError(f"cluster.state_dir must be a directory path (a string), not "
+                             f"{state_dir!r:.60}")
+        try:
+            root = Path(state_dir).expanduser() if state_dir else \
+                k8sboot_home() / "clusters" / name
+        except RuntimeError as exc:  # ~nosuchuser/state
+            raise InputError(f"cluster.state_dir {state_dir!r:.60}: {exc}") from None
         return cls(root)
 
-    def ensure(self) -> "ClusterState":
+    def ensure(self) -> ClusterState:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
 
@@ -57,9 +71,20 @@ class ClusterState:
         return self.root / "admin.kubeconfig"
 
     def read_json(self, path: Path, default: Any) -> Any:
-        if not path.exists():
+        """The file's JSON, or default when it does not exist; a damaged file is an
+        InputError naming it (say how to recover rather than show a traceback)."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             return default
-        return json.loads(path.read_text())
+        except OSError as exc:
+            raise InputError(f"cannot read this state file: {exc.strerror}",
+                             file=str(path)) from None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # incl. JSON and UTF-8 decoding errors
+            raise InputError(f"damaged state file ({_one_line(str(exc))}): fix it, or remove "
+                             f"it if the machines it records are gone", file=str(path)) from None
 
     def write_json(self, path: Path, data: Any) -> None:
         """Write atomically so an interrupted run never leaves half a file."""
@@ -69,7 +94,39 @@ class ClusterState:
         os.replace(tmp, path)
 
     def machines(self) -> dict[str, dict[str, Any]]:
-        return self.read_json(self.machines_file, {})
+        """name -> {address, port, user, key, ...}; checked, because every command reads it."""
+        path = self.machines_file
+        data = self.read_json(path, {})
+        if not isinstance(data, dict):
+            raise InputError("damaged state file: expected a JSON object of machine name -> "
+                             "record", file=str(path))
+        for name, record in data.items():
+            problem = _machine_problem(record)
+            if problem:
+                raise InputError(f"damaged state file: machine {name!r:.60} {problem}; fix it, or "
+                                 f"remove the file if the machines are gone", file=str(path))
+        return data
 
     def save_machines(self, machines: dict[str, dict[str, Any]]) -> None:
         self.write_json(self.machines_file, machines)
+
+
+def _machine_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "is not a JSON object"
+    for field, kind in _MACHINE_FIELDS.items():
+        value = record.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"has {field} {value!r:.60}, not a {getattr(kind, '__name__', kind)}"
+        if isinstance(value, str) and any(ord(c) < 32 or c == "\x7f" for c in value):
+            return f"has a control character in {field}"
+    port = record.get("port")
+    if port is not None and not 1 <= port <= 65535:
+        return f"has port {port}, not 1-65535"
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from k8sboot.engine.results import CHANGED, FAILED, OK, SKIPPED, HostStats, PlayResult, TaskOutcome
 from k8sboot.engine.tasks import Task
@@ -30,11 +31,18 @@ def info(msg: str) -> None:
 
 
 def warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {msg}")
+    """A warning; msg is plain text (it quotes user input: `[/bold]` is not markup here)."""
+    err_console.print(_labelled("warning:", "yellow", msg), soft_wrap=True)
 
 
 def error(msg: str) -> None:
-    err_console.print(f"[red]error:[/] {msg}", markup=True, soft_wrap=True)
+    """An error; msg is plain text, printed as it is: no markup, no :emoji: codes, no wrap."""
+    err_console.print(_labelled("error:", "red", msg), soft_wrap=True)
+
+
+def _labelled(label: str, style: str, msg: str) -> Text:
+    # a Text is never parsed for markup or emoji, unlike a str given to print()
+    return Text.assemble((label, style), " ", str(msg))
 
 
 class Reporter:

@@ -12,12 +12,28 @@ from k8sboot.inventory import inventory_list
 
 def run(args: Any) -> int:
     ctx = build_context(args)
-    listing = inventory_list(ctx.inventory)
+    listing = jsonable(inventory_list(ctx.inventory))
     if args.host:
         hostvars = listing["_meta"]["hostvars"]
         if args.host not in hostvars:
-            raise InputError(f"no host {args.host!r} in the inventory", file=args.inventory)
+            raise InputError(f"no host {args.host!r:.80} in the inventory", file=args.inventory)
         print(json.dumps(hostvars[args.host], indent=2, sort_keys=True, default=str))
     else:
         print(json.dumps(listing, indent=2, sort_keys=True, default=str))
     return 0
+
+
+def jsonable(value: Any) -> Any:
+    """Mapping keys as the JSON text will have them (strings), so that sort_keys never
+    compares an int key with a str one (YAML allows `{1: a, b: c}`)."""
+    if isinstance(value, dict):
+        return {_key(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    return json.dumps(key) if isinstance(key, (bool, int, float)) or key is None else str(key)

@@ -42,9 +42,8 @@ def parse_ansible_ini(text: str, file: str) -> RawInventory:
                 _child(raw, name, child, line)
         else:
             vars_sections.append((name, section.line))
-            target = raw.all_vars if name == "all" else raw.group(name, section.line).vars
-            for _, key, value in section.vars:
-                target[key] = value
+            for line, key, value in section.vars:
+                raw.add_group_vars(name, line, {key: value})
     for name, line in vars_sections:
         if name not in declared and name != "all":
             raise InputError(
@@ -65,23 +64,23 @@ def parse_ansible_yaml(doc: Any, file: str) -> RawInventory:
 def _yaml_group(raw: RawInventory, name: str, node: Any, line: int | None,
                 parent: str | None) -> None:
     file = raw.file
-    node = require_mapping(node, f"group '{name}'", file, line)
-    check_keys(node, GROUP_KEYS, f"group '{name}'", file)
+    node = require_mapping(node, f"group {name!r}", file, line)
+    check_keys(node, GROUP_KEYS, f"group {name!r}", file)
     if parent is not None:
         _child(raw, parent, name, line)
     elif name not in _IMPLICIT:
         raw.group(name, line)
-    hosts = require_mapping(node.get("hosts"), f"group '{name}' hosts (host name: vars)", file,
+    hosts = require_mapping(node.get("hosts"), f"group {name!r} hosts (host name: vars)", file,
                             line_of(node, "hosts"))
     for host, host_vars in hosts.items():
         host_line = line_of(hosts, host)
-        host_vars = require_mapping(host_vars, f"vars of host '{host}'", file, host_line)
+        host_vars = require_mapping(host_vars, f"vars of host {host!r}", file, host_line)
         raw.add_host(str(host), host_line, host_vars)
         _member(raw, name, str(host), line)
-    group_vars = require_mapping(node.get("vars"), f"group '{name}' vars", file,
+    group_vars = require_mapping(node.get("vars"), f"group {name!r} vars", file,
                                  line_of(node, "vars"))
-    (raw.all_vars if name == "all" else raw.group(name, line).vars).update(group_vars)
-    children = require_mapping(node.get("children"), f"group '{name}' children", file,
+    raw.add_group_vars(name, line_of(node, "vars") or line, group_vars)
+    children = require_mapping(node.get("children"), f"group {name!r} children", file,
                                line_of(node, "children"))
     for child, child_node in children.items():
         _yaml_group(raw, str(child), child_node, line_of(children, child), name)
@@ -97,7 +96,7 @@ def _member(raw: RawInventory, group: str, host: str, line: int | None) -> None:
 
 def _child(raw: RawInventory, parent: str, child: str, line: int | None) -> None:
     if child == "all":
-        raise InputError(f"group 'all' cannot be a child of '{parent}'", file=raw.file, line=line)
+        raise InputError(f"group 'all' cannot be a child of {parent!r}", file=raw.file, line=line)
     raw.group(child, line)
     if parent == "all":
         return  # a child of all is just a top-level group

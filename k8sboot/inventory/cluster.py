@@ -11,13 +11,18 @@ import re
 from typing import Any
 
 from k8sboot.errors import InputError
-from k8sboot.inventory.validate import require_mapping, suggest
+from k8sboot.inventory.validate import require_mapping, short, suggest
+from k8sboot.inventory.values import check_var, single_line
 from k8sboot.inventory.yaml_lines import line_of
 
 DEFAULT_NAME = "k8sboot"
 # Providers that create the machine (and so assign its address).
 PROVISIONING_PROVIDERS = ("libvirt", "vagrant")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# used with fullmatch: `$` would also accept a name that ends in a newline
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# settings naming local directories (one path, or a list of paths for the *_dir ones)
+_PATH_SETTINGS = ("state_dir", "templates_dir", "roles_dir")
+_SETTINGS_CHECKED_ELSEWHERE = ("name", "provider", "binaries", "images")
 
 # kubespray variable -> k8sboot cluster setting, for inventories brought over from kubespray.
 KUBESPRAY_SETTINGS = {
@@ -31,15 +36,39 @@ def check_cluster(value: Any, file: str, line: int | None) -> dict[str, Any]:
     """Validate the `cluster:` mapping and fill in the default name."""
     cluster = require_mapping(value, "cluster", file, line)
     name = cluster.get("name", DEFAULT_NAME)
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+    if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
         raise InputError(
-            f"cluster name {name!r} must be a DNS label: lower-case letters, digits and '-', "
+            f"cluster name {short(name)} must be a DNS label: lower-case letters, digits and '-', "
             f"starting and ending with a letter or digit, at most 63 characters",
             file=file, line=line_of(cluster, "name") if "name" in cluster else line)
     if "provider" in cluster:
         provider_type(cluster["provider"], "cluster.provider", file, line_of(cluster, "provider"))
+    for key, setting in cluster.items():
+        where = line_of(cluster, key) or line
+        if key in _PATH_SETTINGS:
+            _check_paths(key, setting, file, where)
+        elif key == "ready_timeout":
+            _check_seconds(setting, f"cluster.{key}", file, where)
+        elif isinstance(key, str) and key not in _SETTINGS_CHECKED_ELSEWHERE:
+            check_var(key, setting, f"cluster.{key}", file, where)
     cluster["name"] = name
     return cluster
+
+
+def _check_paths(key: str, value: Any, file: str, line: int | None) -> None:
+    """state_dir is one path; templates_dir and roles_dir may be a list of them."""
+    items = value if isinstance(value, list) and key != "state_dir" else [value]
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise InputError(f"cluster.{key} must be a directory path (a string), not "
+                             f"{short(item)}", file=file, line=line)
+        single_line(item, f"cluster.{key}", file, line)
+
+
+def _check_seconds(value: Any, what: str, file: str, line: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e7:
+        raise InputError(f"{what} must be a number of seconds, not {short(value)}",
+                         file=file, line=line)
 
 
 def provider_type(value: Any, what: str, file: str, line: int | None) -> str | None:
@@ -53,7 +82,7 @@ def provider_type(value: Any, what: str, file: str, line: int | None) -> str | N
         return None
     if value not in PROVISIONING_PROVIDERS:
         raise InputError(
-            f"unknown {what} {value!r}{suggest(value, PROVISIONING_PROVIDERS)} "
+            f"unknown {what} {short(value)}{suggest(value, PROVISIONING_PROVIDERS)} "
             f"(known: {', '.join(PROVISIONING_PROVIDERS)}; leave it out for machines that "
             f"already exist)",
             file=file, line=line)

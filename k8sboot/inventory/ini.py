@@ -19,7 +19,8 @@ from typing import Any
 
 from k8sboot.errors import InputError
 
-_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
+# used with fullmatch: `$` would also accept a name that ends in a newline
+_SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?")
 _KINDS = ("hosts", "vars", "children")
 _INLINE_COMMENT = re.compile(r"\s+[#;].*$")
 
@@ -47,7 +48,7 @@ def looks_like_ini(text: str) -> bool:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
-        return bool(_SECTION.match(line)) or ("=" in line and ":" not in line.split("=", 1)[0])
+        return bool(_SECTION.fullmatch(line)) or ("=" in line and ":" not in line.split("=", 1)[0])
     return False
 
 
@@ -68,7 +69,7 @@ def parse_ini(text: str, file: str) -> list[Section]:
             section.vars.append((number, key, value))
         else:
             child = _INLINE_COMMENT.sub("", line)
-            if not _SECTION.match(f"[{child}]"):
+            if not _SECTION.fullmatch(f"[{child}]"):
                 raise InputError(f"[{section.name}:children] lists group names, one per line; "
                                  f"{child!r} is not a group name", file=file, line=number)
             section.children.append((number, child))
@@ -78,13 +79,20 @@ def parse_ini(text: str, file: str) -> list[Section]:
 def parse_value(text: str) -> Any:
     """A Python literal when the text is one, else the text itself (as Ansible reads INI)."""
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = ast.literal_eval(text)
+        repr(value)  # an integer past Python's digit limit cannot even be printed
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        # TypeError: an unhashable set member or dict key, e.g. {[1]: 2}
         return text
+    return value
+
+
+def _ascii_digits(text: str) -> bool:
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
 def _section(line: str, file: str, number: int) -> Section:
-    match = _SECTION.match(line)
+    match = _SECTION.fullmatch(line)
     if not match:
         raise InputError(f"invalid section header {line!r}: use [group], [group:vars] or "
                          f"[group:children]", file=file, line=number)
@@ -100,11 +108,13 @@ def _host_line(line: str, file: str, number: int) -> HostLine:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
         raise InputError(f"cannot read host line: {exc}", file=file, line=number) from None
+    if not tokens:
+        raise InputError(f"expected a host name, got {line!r}", file=file, line=number)
     name, host_vars = tokens[0], {}
     if "[" in name:
         raise InputError(f"host ranges like {name!r} are not supported: list the hosts one "
                          f"per line", file=file, line=number)
-    if name.count(":") == 1 and name.split(":")[1].isdigit():
+    if name.count(":") == 1 and _ascii_digits(name.split(":")[1]):
         # Ansible's `host:2222` shorthand for the SSH port
         name, port = name.split(":")
         host_vars["ansible_port"] = int(port)

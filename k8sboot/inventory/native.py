@@ -16,7 +16,15 @@ from k8sboot.errors import InputError
 from k8sboot.inventory.cluster import check_cluster, provider_type
 from k8sboot.inventory.model import ROLE_GROUPS
 from k8sboot.inventory.raw import CONNECTION_VARS, ROLE_ALIASES, RawInventory
-from k8sboot.inventory.validate import as_bool, as_port, check_keys, require_mapping, suggest
+from k8sboot.inventory.validate import (
+    as_bool,
+    as_port,
+    check_keys,
+    require_mapping,
+    short,
+    suggest,
+)
+from k8sboot.inventory.values import as_address, check_vars, single_line
 from k8sboot.inventory.yaml_lines import line_of
 
 TOP_KEYS = ("cluster", "defaults", "hosts", "vars", "group_vars")
@@ -44,43 +52,43 @@ def parse_native(doc: Any, file: str) -> RawInventory:
                          line=line_of(top, "hosts"))
     for name, spec in hosts.items():
         _parse_host(raw, str(name), spec, line_of(hosts, name))
-    raw.all_vars = dict(require_mapping(top.get("vars"), "vars", file, line_of(top, "vars")))
+    top_vars = require_mapping(top.get("vars"), "vars", file, line_of(top, "vars"))
+    check_vars(top_vars, "vars", file, line_of(top, "vars"))
+    raw.all_vars = dict(top_vars)
     group_vars = require_mapping(top.get("group_vars"), "group_vars", file,
                                  line_of(top, "group_vars"))
     for group, gvars in group_vars.items():
         line = line_of(group_vars, group)
         gvars = require_mapping(gvars, f"group_vars.{group}", file, line)
-        if group == "all":
-            raw.all_vars.update(gvars)  # same level as top-level vars
-            continue
-        _check_group_name(group, f"group_vars group '{group}'", file, line)
-        raw.group(group, line).vars.update(gvars)
+        if group != "all":  # all: the same level as top-level vars
+            _check_group_name(group, f"group_vars group {group!r}", file, line)
+        raw.add_group_vars(group, line, gvars)
     return raw
 
 
 def _parse_host(raw: RawInventory, name: str, spec: Any, line: int | None) -> None:
     file = raw.file
-    spec = require_mapping(spec, f"host '{name}'", file, line)
-    check_keys(spec, HOST_KEYS, f"host '{name}'", file)
-    host_vars = dict(require_mapping(spec.get("vars"), f"host '{name}' vars", file,
+    spec = require_mapping(spec, f"host {name!r}", file, line)
+    check_keys(spec, HOST_KEYS, f"host {name!r}", file)
+    host_vars = dict(require_mapping(spec.get("vars"), f"host {name!r} vars", file,
                                      line_of(spec, "vars")))
     for size in SIZE_KEYS:
         if size in spec:
             host_vars[size] = spec[size]
     host = raw.add_host(name, line, host_vars)
-    host.settings = _connection(spec, f"host '{name}'", file)
+    host.settings = _connection(spec, f"host {name!r}", file)
     if "provider" in spec:
         # "none" (not None) records an explicit opt-out of a defaults/cluster provider
-        host.provider = provider_type(spec["provider"], f"host '{name}' provider", file,
+        host.provider = provider_type(spec["provider"], f"host {name!r} provider", file,
                                       line_of(spec, "provider")) or "none"
     groups = spec.get("groups", [])
     if not isinstance(groups, list):
         raise InputError(
-            f"host '{name}' groups must be a list like [etcd, control_plane, nodes], "
-            f"not {groups!r}", file=file, line=line_of(spec, "groups"))
+            f"host {name!r} groups must be a list like [etcd, control_plane, nodes], "
+            f"not {short(groups)}", file=file, line=line_of(spec, "groups"))
     for index, group in enumerate(groups):
         where = line_of(groups, index)
-        _check_group_name(group, f"group '{group}' for host '{name}'", file, where)
+        _check_group_name(group, f"group {group!r} for host {name!r}", file, where)
         members = raw.group(group, where).hosts
         if name not in members:
             members.append(name)
@@ -98,7 +106,12 @@ def _connection(spec: dict[str, Any], what: str, file: str) -> dict[str, Any]:
         elif key == "become":
             value = as_bool(value, f"{what} become", file, line)
         elif key in ("address", "user", "key") and not isinstance(value, str):
-            raise InputError(f"{what} {key} must be a string, not {value!r}", file=file, line=line)
+            raise InputError(f"{what} {key} must be a string, not {short(value)}", file=file,
+                             line=line)
+        elif key == "address":
+            as_address(value, f"{what} address", file, line)
+        else:
+            single_line(value, f"{what} {key}", file, line)
         out[key] = value
     return out
 
@@ -110,4 +123,3 @@ def _check_group_name(group: Any, what: str, file: str, line: int | None) -> Non
             else suggest(group, ROLE_GROUPS))
     raise InputError(f"unknown {what}{hint} (native inventories use only "
                      f"{', '.join(ROLE_GROUPS)})", file=file, line=line)
-

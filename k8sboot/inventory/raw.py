@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8sboot.errors import InputError
+from k8sboot.inventory.validate import short
+from k8sboot.inventory.values import check_name, check_vars
 from k8sboot.inventory.yaml_lines import line_of
 
 # Connection settings and the Ansible vars that carry them (first name is canonical).
@@ -73,21 +75,31 @@ class RawInventory:
 
     def group(self, name: str, line: int | None) -> RawGroup:
         if name not in self.groups:
+            # group_vars/NAME is read from disk: a '/' would leave the inventory's directory
+            check_name(name, "group", self.file, line)
             self.groups[name] = RawGroup(name, line)
         return self.groups[name]
+
+    def add_group_vars(self, name: str, line: int | None, group_vars: dict[str, Any]) -> None:
+        """Vars written inline for a group ("all" means the all level)."""
+        check_vars(group_vars, f"group {name!r} vars", self.file, line)
+        (self.all_vars if name == "all" else self.group(name, line).vars).update(group_vars)
 
     def add_host(self, name: str, line: int | None, host_vars: dict[str, Any]) -> RawHost:
         """Define (or re-mention) a host; a second definition may add vars, not contradict them."""
         host = self.hosts.get(name)
         if host is None:
+            # host_vars/NAME.yml and the state dir's per-host files are named after it
+            check_name(name, "host", self.file, line)
             host = self.hosts[name] = RawHost(name, line)
+        check_vars(host_vars, f"host {name!r}", self.file, line)
         for key, value in host_vars.items():
             where = line_of(host_vars, key) or line
             if key in host.vars and host.vars[key] != value:
                 first = host.var_lines.get(key)
                 raise InputError(
-                    f"host '{name}' is defined twice with different values for '{key}' "
-                    f"({host.vars[key]!r} on line {first}, {value!r} here): set its vars in "
+                    f"host {name!r} is defined twice with different values for {key!r} "
+                    f"({short(host.vars[key])} on line {first}, {short(value)} here): set its vars in "
                     f"one place and list only the name elsewhere",
                     file=self.file, line=where)
             host.vars[key] = value

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,9 @@ from k8sboot.inventory.raw import (
     settings_as_vars,
 )
 from k8sboot.inventory.validate import as_bool, as_port
+from k8sboot.inventory.values import HOSTNAME
 from k8sboot.inventory.vars_dirs import group_vars, host_vars
 from k8sboot.inventory.yaml_lines import plain
-
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 def resolve(raw: RawInventory, path: Path, extra: dict[str, Any]) -> Inventory:
@@ -82,7 +79,7 @@ def _host(raw: RawInventory, spec: RawHost, member_of: set[str], host_vars_: dic
           cluster: dict[str, Any], base: Path) -> Host:
     found = {field: _pop_connection(host_vars_, aliases)
              for field, aliases in CONNECTION_VARS.items()}
-    what, file, line = f"host '{spec.name}'", raw.file, spec.line
+    what, file, line = f"host {spec.name!r}", raw.file, spec.line
     provider = _provider(raw, spec, cluster)
     address = found["address"]
     if address is None and raw.dialect != "native":
@@ -158,7 +155,7 @@ def _group_order(raw: RawInventory, layers: dict[str, dict[str, Any]]) -> dict[s
     def depth_of(name: str, path: tuple[str, ...]) -> int:
         if name in path:
             cycle = " -> ".join(path[path.index(name):] + (name,))
-            raise InputError(f"group '{name}' is its own ancestor ({cycle}): remove one of "
+            raise InputError(f"group {name!r} is its own ancestor ({cycle}): remove one of "
                              f"these children links", file=raw.file, line=raw.groups[name].line)
         if name not in depth:
             parents = [p for p, g in raw.groups.items() if name in g.children]
@@ -196,4 +193,4 @@ def _is_address(name: str) -> bool:
         ipaddress.ip_address(name)
         return True
     except ValueError:
-        return bool(_HOSTNAME.match(name))
+        return bool(HOSTNAME.fullmatch(name))

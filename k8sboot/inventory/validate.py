@@ -17,7 +17,7 @@ from k8sboot.inventory.yaml_lines import line_of
 
 # Ansible's own truthy/falsy spellings (module_utils.parsing.convert_bool).
 _TRUE = {"y", "yes", "on", "1", "true", "t"}
-_FALSE = {"n", "no", "off", "0", "false", "f", ""}
+_FALSE = {"n", "no", "off", "0", "false", "f"}
 
 
 def suggest(word: Any, choices: Iterable[str]) -> str:
@@ -31,7 +31,7 @@ def check_keys(mapping: dict[str, Any], allowed: Iterable[str], what: str, file:
     for key in mapping:
         if key not in allowed:
             raise InputError(
-                f"unknown {what} key '{key}'{suggest(key, allowed)} "
+                f"unknown {what} key {key!r}{suggest(key, allowed)} "
                 f"(allowed: {', '.join(allowed)})",
                 file=file, line=line_of(mapping, key))
 
@@ -50,7 +50,7 @@ def as_port(value: Any, what: str, file: str, line: int | None) -> int:
     port: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         port = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _ascii_digits(value.strip()):
         port = int(value)
     if port is None or not 1 <= port <= 65535:
         raise InputError(f"{what} must be an integer from 1 to 65535, not {value!r}",
@@ -58,15 +58,21 @@ def as_port(value: Any, what: str, file: str, line: int | None) -> int:
     return port
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() is true for "２２" and "²" too; int() takes the first, not the second
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
+
+
 def as_bool(value: Any, what: str, file: str, line: int | None) -> bool:
+    """As Ansible reads a boolean: yes/no, true/false, on/off, 1/0 (y/n, t/f), any case."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise InputError(f"{what} must be true or false (or yes/no, on/off, 1/0), not {value!r}",
-                     file=file, line=line)
+    raise InputError(f"{what} must be true or false (or yes/no, on/off, 1/0), not "
+                     f"{short(value)}", file=file, line=line)
 
 
 def check_roles(inv: Inventory, host_lines: dict[str, int | None], file: str) -> None:
@@ -74,7 +80,7 @@ def check_roles(inv: Inventory, host_lines: dict[str, int | None], file: str) ->
     for host in inv.hosts.values():
         if not any(host.in_group(g) for g in ROLE_GROUPS):
             raise InputError(
-                f"host '{host.name}' is in no role group: put it in etcd, control_plane or "
+                f"host {host.name!r} is in no role group: put it in etcd, control_plane or "
                 f"nodes (kube_control_plane / kube_node / etcd in kubespray inventories), "
                 f"or remove it",
                 file=file, line=host_lines.get(host.name))
@@ -103,9 +109,15 @@ def role_warnings(inv: Inventory) -> list[str]:
     return warnings
 
 
+def short(value: Any) -> str:
+    """repr() of a value for a one-line message: quoted, escaped, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{type(value).__name__} {value!r}"
+        return f"the string {short(value)}"
+    return f"{type(value).__name__} {short(value)}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sboot.errors import InputError
+from k8sboot.inventory.values import check_vars
 from k8sboot.inventory.yaml_lines import load_yaml_file
 
 _EXTENSIONS = (".yml", ".yaml", ".json")
@@ -38,14 +39,23 @@ def _vars_for(directory: Path, name: str) -> dict[str, Any]:
     return merged
 
 
-def _walk(directory: Path) -> list[Path]:
+def _walk(directory: Path, seen: frozenset[Path] = frozenset()) -> list[Path]:
     """YAML files under a vars directory, in sorted order, skipping hidden entries."""
+    real = directory.resolve()
+    if real in seen:  # a symlink back to an enclosing directory would recurse forever
+        raise InputError("this vars directory contains itself through a symlink: remove the "
+                         "link", file=str(directory))
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot read the vars directory: {exc.strerror}",
+                         file=str(directory)) from None
     found: list[Path] = []
-    for entry in sorted(directory.iterdir()):
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            found.extend(_walk(entry))
+            found.extend(_walk(entry, seen | {real}))
         elif entry.suffix in _EXTENSIONS or not entry.suffix:
             found.append(entry)
     return found
@@ -58,4 +68,5 @@ def _load(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError("a vars file must hold a mapping (key: value) at the top level",
                          file=str(path), line=getattr(data, "line", 1))
+    check_vars(data, "vars", str(path))
     return data
