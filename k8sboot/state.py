@@ -71,8 +71,8 @@ class ClusterState:
         return self.root / "admin.kubeconfig"
 
     def read_json(self, path: Path, default: Any) -> Any:
-        """The file's JSON, or default when it does not exist; a damaged file is an
-        InputError naming it (say how to recover rather than show a traceback)."""
+        """The file's JSON, or default when it does not exist. Any damage (not UTF-8, not
+        JSON, nested too deep) is a ValueError, which each reader turns into an InputError."""
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -82,9 +82,8 @@ class ClusterState:
                              file=str(path)) from None
         try:
             return json.loads(data.decode("utf-8"))
-        except (ValueError, RecursionError) as exc:  # incl. JSON and UTF-8 decoding errors
-            raise InputError(f"damaged state file ({_one_line(str(exc))}): fix it, or remove "
-                             f"it if the machines it records are gone", file=str(path)) from None
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
 
     def write_json(self, path: Path, data: Any) -> None:
         """Write atomically so an interrupted run never leaves half a file."""
@@ -96,7 +95,11 @@ class ClusterState:
     def machines(self) -> dict[str, dict[str, Any]]:
         """name -> {address, port, user, key, ...}; checked, because every command reads it."""
         path = self.machines_file
-        data = self.read_json(path, {})
+        try:
+            data = self.read_json(path, {})
+        except ValueError as exc:  # incl. JSON and UTF-8 decoding errors
+            raise InputError(f"damaged state file ({_one_line(str(exc))}): fix it, or remove "
+                             f"it if the machines it records are gone", file=str(path)) from None
         if not isinstance(data, dict):
             raise InputError("damaged state file: expected a JSON object of machine name -> "
                              "record", file=str(path))
