@@ -63,3 +63,15 @@ class HostKeyChangedError(RunError):
             f"rerun with --accept-new-host-keys (this replaces the recorded keys of "
             f"{address} in {known_hosts})."
         )
+
+
+class Interrupted(K8sbootError):
+    """The user stopped the run (Ctrl-C): says what each host was in the middle of."""
+
+    exit_code = 130
+
+    def __init__(self, in_flight: list[str]):
+        self.in_flight = in_flight
+        where = "".join(f"\n  {line}" for line in in_flight) or "\n  (no task was running)"
+        super().__init__(f"interrupted; at that moment:{where}\n"
+                         "every step is idempotent: run the same command again to finish")

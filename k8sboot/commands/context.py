@@ -9,6 +9,8 @@ from typing import Any
 from k8sboot import ui
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.pool import ConnectionPool
+from k8sboot.engine.pending_handlers import PendingHandlers
+from k8sboot.engine.runner import RunOptions
 from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
 from k8sboot.inventory import apply_machines, load_inventory
@@ -38,6 +40,10 @@ class CommandContext:
             on_changed_key=lambda msg: ui.warn(escape(msg)),
         )
         return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums")
+
+    def run_options(self, **options: Any) -> RunOptions:
+        """Options of a run on this cluster: handlers an earlier run owes are in its state dir."""
+        return RunOptions(**options, pending=PendingHandlers(self.state.root / "pending-handlers.json"))
 
     def templar(self) -> Templar:
         return Templar(self.templates_dirs)

@@ -9,6 +9,7 @@ import yaml
 
 from k8sboot.commands.context import build_context
 from k8sboot.errors import InputError
+from k8sboot.pki.files import PRIVATE_MODE, write_atomic
 
 
 def merge_kubeconfig(source: Path, target: Path, name: str) -> None:
@@ -24,8 +25,8 @@ def merge_kubeconfig(source: Path, target: Path, name: str) -> None:
         cur[key] = items + [entry]
     cur["current-context"] = name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(cur, sort_keys=False))
-    target.chmod(0o600)
+    # 0600 from its first byte: the file holds the cluster's admin key
+    write_atomic(target, yaml.safe_dump(cur, sort_keys=False).encode(), PRIVATE_MODE)
 
 
 def run(args: Any) -> int:

@@ -9,27 +9,25 @@ from typing import Any
 from k8sboot import ui
 from k8sboot.commands import up as up_command
 from k8sboot.commands.context import build_context
-from k8sboot.engine.runner import RunOptions
-from k8sboot.errors import InputError, K8sbootError
-from k8sboot.phases.base import Phase, RunContext
+from k8sboot.errors import InputError
+from k8sboot.phases.base import Phase, RunContext, run_phases
 from k8sboot.phases.lifecycle import (
-    DeleteNode, DestroyMachines, ForgetCluster, ResetHosts, StartMachines, StopMachines, StopServices,
+    DeleteNode,
+    DestroyMachines,
+    ForgetCluster,
+    ResetHosts,
+    StartMachines,
+    StopMachines,
+    StopServices,
 )
 
 
-def _run(args: Any, phases_for, done: str) -> int:  # noqa: ANN001
+def _run(args: Any, phases_for, done: str) -> int:
     started = time.monotonic()
     command = build_context(args)
-    ctx = RunContext(command, command.pool(), RunOptions(forks=getattr(args, "forks", 10)),
+    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", 10)),
                      ui.Reporter(verbose=getattr(args, "verbose", 0)))
-    try:
-        for phase in phases_for(ctx):
-            ui.console.print(f"[bold cyan]▶ {phase.title}[/]")
-            phase.run(ctx)
-    except K8sbootError:
-        raise
-    finally:
-        ctx.pool.close()
+    run_phases(phases_for(ctx), ctx)
     ui.info(f"{done} ({time.monotonic() - started:.1f}s)")
     return 0
 

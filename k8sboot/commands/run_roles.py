@@ -7,15 +7,15 @@ from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context, host_vars, limit_hosts
-from k8sboot.engine.runner import Play, Runner, RunOptions, load_roles
-from k8sboot.errors import RunError
+from k8sboot.engine.runner import Play, Runner, load_roles
+from k8sboot.errors import Interrupted, RunError
 
 
 def run(args: Any) -> int:
     ctx = build_context(args)
     hosts = limit_hosts(ctx.inventory, args.limit)
     roles = load_roles(args.roles, ctx.roles_dirs)
-    options = RunOptions(
+    options = ctx.run_options(
         check=args.check, diff=args.diff, forks=args.forks,
         tags=set(args.tags or []), skip_tags=set(args.skip_tags or []),
     )
@@ -23,7 +23,10 @@ def run(args: Any) -> int:
     with ctx.pool() as pool:
         runner = Runner(ctx.inventory, pool, ctx.templar(), host_vars, options,
                         ui.Reporter(verbose=args.verbose, diff=args.diff))
-        result = runner.run(Play(" + ".join(args.roles), hosts, roles))
+        try:
+            result = runner.run(Play(" + ".join(args.roles), hosts, roles))
+        except KeyboardInterrupt:
+            raise Interrupted(options.control.interrupted) from None
     ui.print_recap(result, time.monotonic() - started)
     if result.failures:
         raise RunError(f"{len(result.failures)} host(s) failed")

@@ -8,9 +8,8 @@ from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
-from k8sboot.engine.runner import RunOptions
 from k8sboot.errors import K8sbootError
-from k8sboot.phases.base import RunContext
+from k8sboot.phases.base import RunContext, run_phases
 from k8sboot.phases.up import up_phases
 
 
@@ -19,21 +18,13 @@ def run(args: Any) -> int:
     # the kubernetes client takes ~0.5 s to import: do it while the first phases run
     threading.Thread(target=lambda: __import__("k8sboot.cluster_api"), daemon=True).start()
     command = build_context(args)
-    options = RunOptions(check=args.check, diff=args.diff, forks=args.forks)
+    options = command.run_options(check=args.check, diff=args.diff, forks=args.forks)
     ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff))
     failed: K8sbootError | None = None
     try:
-        for phase in up_phases():
-            phase_started = time.monotonic()
-            ui.console.print(f"[bold cyan]▶ {phase.title}[/]")
-            try:
-                phase.run(ctx)
-            finally:
-                ctx.timings.append((phase.title, time.monotonic() - phase_started))
+        run_phases(up_phases(), ctx)
     except K8sbootError as e:
         failed = e
-    finally:
-        ctx.pool.close()
     if ctx.result.stats:
         ui.print_recap(ctx.result)
     total = time.monotonic() - started

@@ -74,13 +74,21 @@ class ConnectionPool:
                     failures[conn.name] = e
         return failures
 
+    def abort(self) -> None:
+        """Cut every connection at once (Ctrl-C): commands blocked on them return."""
+        conns = list(self._conns.values())
+        if conns:
+            # in parallel: each host gets a quick "stop that command" before its connection goes
+            with ThreadPoolExecutor(max_workers=min(32, len(conns))) as ex:
+                list(ex.map(lambda c: c.abort(), conns))
+
     def close(self) -> None:
         for c in self._conns.values():
             self._save_checksums(c)
             c.close()
         self._conns.clear()
 
-    def __enter__(self) -> "ConnectionPool":
+    def __enter__(self) -> ConnectionPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,6 +9,7 @@ class CommandResult:
     rc: int
     stdout: str
     stderr: str
+    timed_out: bool = False  # the command's deadline passed and it was stopped
 
     @property
     def ok(self) -> bool:

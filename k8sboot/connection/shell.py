@@ -3,18 +3,54 @@
 Opening an exec channel costs sshd a fork, a PAM session and a login shell
 per command (tens of ms each); a no-op rerun is hundreds of such checks. So
 commands without stdin go through one `sh` per connection (one `sudo sh` for
-become), each wrapped in a subshell and followed by a marker carrying its
-exit code on stdout and a marker on stderr, so both streams stay separate.
+become), each followed by a marker carrying its exit code on stdout and a
+marker on stderr, so both streams stay separate.
+
+The command's text never becomes part of the script the shell reads: it is
+passed as one single-quoted word to `eval` inside a subshell. An unclosed
+quote or heredoc is then a syntax error of that one command, not a shell
+waiting for more input for ever.
+
+Every command has a deadline. When it passes, the command's process tree is
+killed from a second channel (the shell told us its PID when it started), and
+the shell, which survives, reports the command's exit code as usual.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+import shlex
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import paramiko
 
 CHUNK = 1 << 20
+# after the deadline: how long the killed command has to end before the shell is given up
+KILL_GRACE = 5.0
+
+_PID_LINE = re.compile(rb"__k8sboot_pid=(\d+)\n")
+
+# Kills every process below a PID, deepest first, without procps: walks /proc
+# (after the `)` that ends the command name, field 2 is the parent's PID).
+# TERM first, KILL what is left two seconds later ($2 = "now": TERM only, at once).
+# $1 = the shell's PID.
+KILL_TREE = r"""
+tree() {
+  local parent=$1 sig=$2 s l r p kids=
+  for s in /proc/[0-9]*/stat; do
+    read -r l < "$s" 2>/dev/null || continue
+    r=${l##*) }
+    set -- $r
+    [ "$2" = "$parent" ] || continue
+    p=${s#/proc/}; kids="$kids ${p%/stat}"
+  done
+  for p in $kids; do tree "$p" "$sig"; kill -"$sig" "$p" 2>/dev/null; done
+}
+tree "$1" TERM; [ "$2" = now ] || { sleep 2; tree "$1" KILL; }; true
+"""
 
 
 class ShellDied(Exception):
@@ -25,12 +61,38 @@ class ShellDied(Exception):
         self.stdout, self.stderr, self.rc = stdout, stderr, rc
 
 
+class ShellLost(Exception):
+    """The channel closed under a command (connection lost, or the run was interrupted)."""
+
+
+@dataclass(frozen=True)
+class ShellOutput:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+def command_script(cmd: str, token: str) -> str:
+    """The text sent to the shell for one command: `cmd` only ever as one quoted word."""
+    return (
+        f"( eval {shlex.quote(cmd)} ) </dev/null; "
+        f"printf '\\n__k8sboot_{token}_rc=%d\\n' $?; printf '\\n__k8sboot_{token}_end\\n' >&2\n"
+    )
+
+
 class RemoteShell:
-    def __init__(self, channel: paramiko.Channel, command: str):
+    def __init__(self, channel: paramiko.Channel, command: str,
+                 kill_tree: Callable[[int, bool], None] | None = None):
         self.chan = channel
-        self.chan.exec_command(command)
+        self.kill_tree = kill_tree  # kills the processes under a PID (at once?), from another channel
+        self.pid: int | None = None
+        self.busy = False  # a command is running
         self._out = bytearray()
         self._err = bytearray()
+        self.chan.exec_command(command)
+        # the shell's PID comes first on stdout: what a deadline needs to stop a command
+        self.chan.sendall(b"printf '__k8sboot_pid=%d\\n' $$\n")
 
     @property
     def alive(self) -> bool:
@@ -39,17 +101,31 @@ class RemoteShell:
     def close(self) -> None:
         self.chan.close()
 
-    def run(self, cmd: str, timeout: float | None = None) -> tuple[int, bytes, bytes]:
+    def _take_pid(self) -> None:
+        m = _PID_LINE.match(self._out) if self.pid is None else None
+        if m:
+            self.pid = int(m.group(1))
+            del self._out[: m.end()]
+
+    def stop_command(self) -> None:
+        """Stop the running command at once (the run is being interrupted)."""
+        if self.busy and self.pid is not None and self.kill_tree is not None:
+            self.kill_tree(self.pid, True)
+
+    def run(self, cmd: str, timeout: float) -> ShellOutput:
+        self.busy = True
+        try:
+            return self._run(cmd, timeout)
+        finally:
+            self.busy = False
+
+    def _run(self, cmd: str, timeout: float) -> ShellOutput:
         token = secrets.token_hex(8)
-        out_mark = f"\n__k8sboot_{token}_rc="
-        err_mark = f"\n__k8sboot_{token}_end\n"
-        # the subshell keeps `exit`, `cd` and `set -e` of one command from reaching the shell
-        script = (
-            f"(\n{cmd}\n) </dev/null; "
-            f"printf '\\n__k8sboot_{token}_rc=%d\\n' $?; printf '\\n__k8sboot_{token}_end\\n' >&2\n"
-        )
-        self.chan.sendall(script.encode())
-        deadline = time.monotonic() + timeout if timeout else None
+        out_mark = f"\n__k8sboot_{token}_rc=".encode()
+        err_mark = f"\n__k8sboot_{token}_end\n".encode()
+        self.chan.sendall(command_script(cmd, token).encode())
+        deadline = time.monotonic() + timeout
+        give_up: float | None = None  # set once the command was killed
         out_done = err_done = None
         idle = 0.0005
         while out_done is None or err_done is None:
@@ -60,21 +136,29 @@ class RemoteShell:
             if self.chan.recv_stderr_ready():
                 self._err += self.chan.recv_stderr(CHUNK)
                 got = True
-            if out_done is None:
-                i = self._out.find(out_mark.encode())
+            self._take_pid()
+            if out_done is None and self.pid is not None:
+                i = self._out.find(out_mark)
                 if i >= 0 and self._out.find(b"\n", i + len(out_mark)) >= 0:
                     out_done = i
             if err_done is None:
-                j = self._err.find(err_mark.encode())
+                j = self._err.find(err_mark)
                 if j >= 0:
                     err_done = j
             if out_done is not None and err_done is not None:
                 break
             if self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready():
                 raise ShellDied(bytes(self._out), bytes(self._err), self.chan.recv_exit_status())
-            if deadline and time.monotonic() > deadline:
+            if self.chan.closed:
+                raise ShellLost("the channel closed")
+            now = time.monotonic()
+            if give_up is None and now > deadline:
+                give_up = now + KILL_GRACE
+                if self.pid is not None and self.kill_tree is not None:
+                    self.kill_tree(self.pid, False)
+            if give_up is not None and now > give_up:
                 self.close()
-                raise TimeoutError(f"command timed out after {timeout}s: {cmd}")
+                raise TimeoutError(f"command timed out after {timeout:g}s and could not be stopped")
             if got:
                 idle = 0.0005
             else:
@@ -87,4 +171,4 @@ class RemoteShell:
         stderr = bytes(self._err[:err_done])
         del self._out[: end + 1]
         del self._err[: err_done + len(err_mark)]
-        return rc, stdout, stderr
+        return ShellOutput(rc, stdout, stderr, timed_out=give_up is not None)

@@ -8,10 +8,12 @@ it works the same with sudo.
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,13 +21,18 @@ import paramiko
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
-from k8sboot.connection.shell import RemoteShell, ShellDied
+from k8sboot.connection.shell import KILL_GRACE, KILL_TREE, RemoteShell, ShellDied, ShellLost
 from k8sboot.errors import InputError, UnreachableError
 
 # Large windows: the default 2 MiB throttles binary uploads to a crawl.
 WINDOW_SIZE = 64 * 1024 * 1024
 MAX_PACKET = 32768
 CHUNK = 1024 * 1024
+# the deadline of a command whose caller gives none: nothing k8sboot runs takes longer
+DEFAULT_TIMEOUT = 300.0
+# size, inode, mtime and ctime (ns) of a file: ctime cannot be set back by anyone, so a
+# file whose signature is unchanged still has the checksum recorded for it
+STAT_SIGNATURE = "%s %i %.9Y %.9Z"
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 
 
@@ -37,6 +44,20 @@ def load_private_key(path: str | Path) -> paramiko.PKey:
         return paramiko.PKey.from_path(str(p))
     except (paramiko.SSHException, ValueError) as e:
         raise InputError(f"SSH key {p} cannot be read: {e}") from e
+
+
+def _detect_dead_peers(sock: socket.socket) -> None:
+    """A host that vanishes (powered off, cable pulled) ends the connection in ~20 s.
+
+    Without this a command waiting on a dead host waits for its deadline, and
+    an idle TCP connection never notices at all: keepalive probes after 5 s of
+    silence, and unacknowledged data gives up after 20 s.
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 3), ("TCP_KEEPCNT", 4),
+                          ("TCP_USER_TIMEOUT", 20_000)):
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def sudo_wrap(cmd: str) -> str:
@@ -78,7 +99,7 @@ class SSHConnection:
         found = [load_private_key(k) for k in DEFAULT_KEYS if Path(k).expanduser().exists()]
         return found
 
-    def connect(self) -> "SSHConnection":
+    def connect(self) -> SSHConnection:
         with self._lock:
             if self._transport is not None and self._transport.is_active():
                 return self
@@ -87,10 +108,14 @@ class SSHConnection:
                 sock = socket.create_connection((self.address, self.port), self.connect_timeout)
             except OSError as e:
                 raise UnreachableError(self.name, self.address, self.port, str(e)) from e
+            _detect_dead_peers(sock)
             try:
                 t = paramiko.Transport(sock)
                 t.default_window_size = WINDOW_SIZE
                 t.default_max_packet_size = MAX_PACKET
+                if self.known_hosts is not None:
+                    # ask for a key of a recorded type first, as OpenSSH does
+                    self.known_hosts.prefer_recorded(t, self.address, self.port)
                 t.start_client(timeout=self.connect_timeout)
                 server_key = t.get_remote_server_key()
                 if self.known_hosts is not None:
@@ -130,6 +155,14 @@ class SSHConnection:
     def needs_sudo(self) -> bool:
         return self.become and self.user != "root"
 
+    def abort(self) -> None:
+        """Stop what runs on this host and cut the connection (Ctrl-C): blocked callers return at once."""
+        for shell in list(self._shells.values()):
+            shell.stop_command()
+        t = self._transport
+        if t is not None:
+            t.close()
+
     # -- running ------------------------------------------------------------
     def _channel(self) -> paramiko.Channel:
         if self._transport is None or not self._transport.is_active():
@@ -138,7 +171,10 @@ class SSHConnection:
         try:
             return self._transport.open_session(window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET)
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise UnreachableError(self.name, self.address, self.port, f"connection lost: {e}") from e
+            raise self._lost(e) from e
+
+    def _lost(self, e: BaseException | str) -> UnreachableError:
+        return UnreachableError(self.name, self.address, self.port, f"connection lost: {e}")
 
     def run(
         self,
@@ -148,61 +184,100 @@ class SSHConnection:
         stdin: bytes | BinaryIO | None = None,
         timeout: float | None = None,
     ) -> CommandResult:
-        """Run a shell command; `become` defaults to the host's setting."""
+        """Run a shell command; `become` defaults to the host's setting.
+
+        Every command has a deadline (`timeout`, else DEFAULT_TIMEOUT): when it
+        passes, the command is stopped on the host and the result says so.
+        """
         use_sudo = (self.become if become is None else become) and self.user != "root"
+        limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         if stdin is None:
-            return self._run_in_shell(cmd, use_sudo, timeout)
-        full = sudo_wrap(cmd) if use_sudo else cmd
+            return self._run_in_shell(cmd, use_sudo, limit)
+        return self._run_with_stdin(cmd, use_sudo, stdin, limit)
+
+    def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float) -> CommandResult:
+        # coreutils `timeout` (its own process group) enforces the deadline on the host too
+        wrapped = f"timeout -k 5 {limit:g} sh -c {shlex.quote(cmd)}"
+        full = sudo_wrap(wrapped) if use_sudo else wrapped
         chan = self._channel()
+        deadline = time.monotonic() + limit + KILL_GRACE
         try:
             chan.exec_command(full)
-            if stdin is not None:
-                if isinstance(stdin, bytes | bytearray):
-                    for i in range(0, len(stdin), CHUNK):
-                        chan.sendall(stdin[i : i + CHUNK])
-                else:
-                    while chunk := stdin.read(CHUNK):
-                        chan.sendall(chunk)
-            chan.shutdown_write()
-            out, err = self._drain(chan, timeout, cmd)
-            rc = chan.recv_exit_status()
+            try:
+                self._send(chan, stdin, deadline)
+                chan.shutdown_write()
+            except (OSError, EOFError, paramiko.SSHException, TimeoutError) as e:
+                # the remote side stopped reading (a full disk, a failed mkdir): its exit
+                # status and stderr say why, unless the connection itself is gone
+                if self._transport is None or not self._transport.is_active():
+                    raise self._lost(e) from e
+            out, err = self._drain(chan, deadline, cmd)
+            rc = chan.recv_exit_status() if chan.exit_status_ready() else -1
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise UnreachableError(self.name, self.address, self.port, f"connection lost: {e}") from e
+            raise self._lost(e) from e
         finally:
             chan.close()
         stderr = err.decode(errors="replace")
+        if rc == 124:
+            stderr += f"\n(k8sboot) timed out after {limit:g}s; the command was stopped"
         if use_sudo and rc == 1 and "a password is required" in stderr:
             stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
-        return CommandResult(cmd, rc, out.decode(errors="replace"), stderr)
+        return CommandResult(cmd, rc, out.decode(errors="replace"), stderr, timed_out=rc == 124)
 
-    def _run_in_shell(self, cmd: str, use_sudo: bool, timeout: float | None) -> CommandResult:
+    @staticmethod
+    def _send(chan: paramiko.Channel, stdin: bytes | BinaryIO, deadline: float) -> None:
+        chan.settimeout(max(1.0, deadline - time.monotonic()))
+        if isinstance(stdin, bytes | bytearray):
+            for i in range(0, len(stdin), CHUNK):
+                chan.sendall(stdin[i : i + CHUNK])
+        else:
+            while chunk := stdin.read(CHUNK):
+                chan.sendall(chunk)
+                if time.monotonic() > deadline:
+                    raise TimeoutError("upload did not finish before its deadline")
+
+    def _kill_tree(self, use_sudo: bool) -> Callable[[int, bool], None]:
+        def kill(pid: int, now: bool) -> None:
+            script = f"sh -c {shlex.quote(KILL_TREE)} k8sboot-kill {pid} {'now' if now else 'grace'}"
+            try:
+                chan = self._channel()
+                chan.exec_command(sudo_wrap(script) if use_sudo else script)
+                self._drain(chan, time.monotonic() + (3 if now else 10), "kill")
+                chan.close()
+            except (UnreachableError, TimeoutError, paramiko.SSHException, EOFError, OSError):
+                pass  # the caller gives up on the shell when the command does not end
+        return kill
+
+    def _run_in_shell(self, cmd: str, use_sudo: bool, limit: float) -> CommandResult:
         with self._shell_lock:
             shell = self._shells.get(use_sudo)
             if shell is None or not shell.alive:
                 # sh, not bash: dash starts in a millisecond; commands needing bash say so
-                shell = RemoteShell(self._channel(), "sudo -n -H sh" if use_sudo else "sh")
+                shell = RemoteShell(self._channel(), "sudo -n -H sh" if use_sudo else "sh",
+                                    self._kill_tree(use_sudo))
                 self._shells[use_sudo] = shell
             try:
-                rc, out, err = shell.run(cmd, timeout)
+                got = shell.run(cmd, limit)
             except ShellDied as died:
                 self._shells.pop(use_sudo, None)
                 stderr = died.stderr.decode(errors="replace")
                 if use_sudo and "password is required" in stderr:
                     stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
                 return CommandResult(cmd, died.rc or 1, died.stdout.decode(errors="replace"), stderr)
-            except (paramiko.SSHException, EOFError, OSError) as e:
+            except (ShellLost, paramiko.SSHException, EOFError, OSError) as e:
                 self._shells.pop(use_sudo, None)
-                raise UnreachableError(self.name, self.address, self.port, f"connection lost: {e}") from e
-            except TimeoutError:
+                raise self._lost(e) from e
+            except TimeoutError as e:
                 self._shells.pop(use_sudo, None)
-                raise
-        return CommandResult(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"))
+                return CommandResult(cmd, 124, "", f"(k8sboot) {e}", timed_out=True)
+        stderr = got.stderr.decode(errors="replace")
+        if got.timed_out:
+            stderr += f"\n(k8sboot) timed out after {limit:g}s; the command was stopped"
+        return CommandResult(cmd, got.rc, got.stdout.decode(errors="replace"), stderr, timed_out=got.timed_out)
 
-    @staticmethod
-    def _drain(chan: paramiko.Channel, timeout: float | None, cmd: str) -> tuple[bytes, bytes]:
+    def _drain(self, chan: paramiko.Channel, deadline: float, cmd: str) -> tuple[bytes, bytes]:
         # read both streams as they come so neither fills its window and blocks the other
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout if timeout else None
         chan.settimeout(0.2)
         while True:
             got = False
@@ -214,13 +289,14 @@ class SSHConnection:
                 got = True
             if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
-            if deadline and time.monotonic() > deadline:
-                raise TimeoutError(f"command timed out after {timeout}s: {cmd}")
+            if chan.closed:
+                raise self._lost("the channel closed")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"command timed out: {cmd}")
             if not got:
                 try:
-                    data = chan.recv(CHUNK)
-                    out += data
-                except socket.timeout:
+                    out += chan.recv(CHUNK)
+                except TimeoutError:
                     pass
         return bytes(out), bytes(err)
 
@@ -230,31 +306,45 @@ class SSHConnection:
         dest: str,
         content: bytes | Path,
         *,
+        sha256: str,
         mode: str | None = None,
         owner: str | None = None,
         become: bool | None = None,
+        timeout: float | None = None,
     ) -> CommandResult:
-        """Write `content` (bytes or a local file) to `dest` atomically (tmp file + rename)."""
+        """Write `content` to `dest` atomically, and only if it arrived whole.
+
+        The bytes go to a temporary file of a name no other writer uses (two
+        chains may write the same file on one host), are checked against
+        `sha256` on the host, then renamed over `dest`. A cut connection or a
+        full disk leaves `dest` as it was and no temporary file behind. On
+        success stdout is the new file's stat signature (see remote_file).
+        """
         q = shlex.quote(dest)
-        tmp = shlex.quote(f"{dest}.k8sboot-tmp")
-        steps = [f"mkdir -p {shlex.quote(str(Path(dest).parent))}", f"umask 077; cat > {tmp}"]
+        tmp = shlex.quote(f"{dest}.k8sboot-tmp.{secrets.token_hex(6)}")
+        steps = [
+            f"mkdir -p {shlex.quote(str(Path(dest).parent))}",
+            "umask 077",
+            f"cat > {tmp}",
+            f"got=$(sha256sum < {tmp})",
+            f"{{ [ \"${{got%% *}}\" = {shlex.quote(sha256)} ] || "
+            f"{{ printf '%s\\n' {shlex.quote(f'(k8sboot) {dest}: the upload arrived incomplete or altered')} >&2;"
+            f" false; }}; }}",
+        ]
         if mode:
-            steps.append(f"chmod {mode} {tmp}")
+            steps.append(f"chmod {shlex.quote(mode)} {tmp}")
         if owner:
             steps.append(f"chown {shlex.quote(owner)} {tmp}")
         steps.append(f"mv -f {tmp} {q}")
-        script = " && ".join(steps)
+        steps.append(f"stat -c {shlex.quote(STAT_SIGNATURE)} {q}")
+        script = " && ".join(steps) + f" || {{ rc=$?; rm -f {tmp}; exit $rc; }}"
         if isinstance(content, Path):
             with content.open("rb") as f:
-                return self.run(script, become=become, stdin=f)
-        return self.run(script, become=become, stdin=content)
+                return self.run(script, become=become, stdin=f, timeout=timeout)
+        return self.run(script, become=become, stdin=content, timeout=timeout)
 
-    def read(self, path: str, *, become: bool | None = None) -> bytes | None:
-        r = self.run(f"cat {shlex.quote(path)} 2>/dev/null || exit 44", become=become)
+    def read(self, path: str, *, become: bool | None = None, timeout: float | None = None) -> bytes | None:
+        r = self.run(f"cat {shlex.quote(path)} 2>/dev/null || exit 44", become=become, timeout=timeout)
         if r.rc == 44:
             return None
         return r.stdout.encode()
-
-    def sha256(self, path: str, *, become: bool | None = None) -> str | None:
-        r = self.run(f"sha256sum {shlex.quote(path)} 2>/dev/null", become=become)
-        return r.stdout.split()[0] if r.rc == 0 and r.stdout else None

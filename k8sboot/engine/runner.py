@@ -5,27 +5,44 @@ the phases of `k8sboot up` are the barriers. Handlers run once per host at
 the end of the play, in the order they are defined, if a task notified them.
 A failed host stops; the others go on. Every task ends ok / changed /
 failed / skipped, counted per host.
+
+One failure model: whatever goes wrong inside a task (a module's exception,
+a command past its deadline, a lost connection) is that task failing on that
+host, with its message; nothing escapes to end the run without a recap.
+Handlers notified but not run (a later task failed) are remembered and run
+on the next run (pending_handlers.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-import jinja2
-
+from k8sboot.connection.deadline import TaskConnection
 from k8sboot.connection.pool import ConnectionPool
+from k8sboot.connection.ssh import SSHConnection
+from k8sboot.engine.control import RunControl
 from k8sboot.engine.modules import MODULES, ModuleContext, ModuleResult
+from k8sboot.engine.pending_handlers import PendingHandlers
 from k8sboot.engine.results import (
-    CHANGED, FAILED, OK, SKIPPED, UNREACHABLE, Failure, HostStats, PlayResult, TaskOutcome,
+    CHANGED,
+    FAILED,
+    OK,
+    SKIPPED,
+    UNREACHABLE,
+    Failure,
+    HostStats,
+    PlayResult,
+    TaskOutcome,
 )
 from k8sboot.engine.roles import Role, load_role
 from k8sboot.engine.tasks import Task
 from k8sboot.engine.templating import Templar
-from k8sboot.errors import InputError, K8sbootError, UnreachableError
+from k8sboot.errors import InputError, UnreachableError
 from k8sboot.inventory.model import Host, Inventory
 
 
@@ -36,6 +53,12 @@ class Reporter(Protocol):
     def play_done(self, title: str, result: PlayResult) -> None: ...
 
 
+# a task's deadline when it sets no `timeout:`: the slowest shipped task (an apiserver
+# coming up under software emulation) needs a few minutes, none needs this long
+DEFAULT_TASK_TIMEOUT = 900.0
+CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
+
 @dataclass
 class RunOptions:
     check: bool = False
@@ -43,6 +66,8 @@ class RunOptions:
     forks: int = 10
     tags: set[str] = field(default_factory=set)
     skip_tags: set[str] = field(default_factory=set)
+    control: RunControl = field(default_factory=RunControl)  # Ctrl-C, and who is at which task
+    pending: PendingHandlers | None = None  # handlers owed from an earlier run (the state dir)
 
 
 @dataclass
@@ -94,14 +119,26 @@ class Runner:
             return result
         workers = max(1, min(self.options.forks, len(play.hosts)))
         with ThreadPoolExecutor(max_workers=workers) as ex:
-            futures = [ex.submit(self._run_host, play, h) for h in play.hosts]
-            for h, fut in zip(play.hosts, futures):
-                stats, failure = fut.result()
-                result.stats[h.name] = stats
-                if failure:
-                    result.failures.append(failure)
+            futures = [ex.submit(self._run_host_safely, play, h) for h in play.hosts]
+            try:
+                for h, fut in zip(play.hosts, futures):
+                    stats, failure = fut.result()
+                    result.stats[h.name] = stats
+                    if failure:
+                        result.failures.append(failure)
+            except KeyboardInterrupt:
+                # workers block on remote commands: cut the connections so they end now
+                self.options.control.cancel()
+                self.pool.abort()
+                raise
         self.reporter.play_done(play.title, result)
         return result
+
+    def _run_host_safely(self, play: Play, host: Host) -> tuple[HostStats, Failure | None]:
+        try:
+            return self._run_host(play, host)
+        except Exception as e:  # noqa: BLE001 - a bug must still end as this host's failure, with a recap
+            return HostStats(failed=1), Failure(host.name, play.title, f"{type(e).__name__}: {e}")
 
     def _magic_vars(self, host: Host) -> dict[str, Any]:
         inv = self.inventory
@@ -130,14 +167,21 @@ class Runner:
             variables.update(role.defaults)
         variables.update(self.vars_for_host(host))
         variables.update(self._magic_vars(host))
-        notified: set[str] = set()
+        # per role: handlers notified and not yet run, starting with those an earlier run owed
+        pending = self.options.pending
+        notified: dict[str, set[str]] = {r.name: set() for r in play.roles}
+        if pending is not None and not self.options.check:
+            for role_name, names in pending.get(host.name, list(notified)).items():
+                notified[role_name] |= names
         failure: Failure | None = None
         try:
             for role in play.roles:
                 for task in role.tasks:
+                    if self.options.control.cancelled:
+                        failure = Failure(host.name, f"{role.name} : {task.name}", "not started: the run was interrupted")
+                        break
                     if task.module == "meta":  # flush_handlers: run what was notified so far
                         failure = self._run_handlers(conn, host, play, variables, notified, stats)
-                        notified.clear()
                         if failure:
                             break
                         continue
@@ -145,7 +189,7 @@ class Runner:
                     stats.add(outcome)
                     self.reporter.task_done(host.name, role.name, task, outcome)
                     if outcome.status == CHANGED:
-                        notified.update(task.notify)
+                        notified[role.name].update(task.notify)
                     if outcome.status in (FAILED, UNREACHABLE) and not outcome.ignored:
                         failure = self._failure(host, role, task, outcome)
                         break
@@ -156,20 +200,28 @@ class Runner:
         except UnreachableError as e:
             stats.unreachable += 1
             failure = Failure(host.name, "connection", str(e), unreachable=True)
+        finally:
+            if pending is not None and not self.options.check:
+                pending.record(host.name, notified)
         stats.seconds = time.monotonic() - started
         self.reporter.host_done(host.name, stats)
         return stats, failure
 
-    def _run_handlers(self, conn, host, play, variables, notified, stats) -> Failure | None:
+    def _run_handlers(self, conn: SSHConnection, host: Host, play: Play, variables: dict[str, Any],
+                      notified: dict[str, set[str]], stats: HostStats) -> Failure | None:
+        """Run the notified handlers in definition order; each leaves `notified` once it ran."""
         for role in play.roles:
+            names = notified.get(role.name, set())
             for handler in role.handlers:
-                if handler.name not in notified and not notified.intersection(handler.listen):
+                topics = {handler.name, *handler.listen} & names
+                if not topics:
                     continue
                 outcome = self._run_task(conn, host, role, handler, variables, is_handler=True)
                 stats.add(outcome)
                 self.reporter.task_done(host.name, role.name, handler, outcome)
-                if outcome.status == FAILED and not outcome.ignored:
+                if outcome.status in (FAILED, UNREACHABLE) and not outcome.ignored:
                     return self._failure(host, role, handler, outcome)
+                names -= topics
         return None
 
     @staticmethod
@@ -188,24 +240,37 @@ class Runner:
             return bool(self.options.tags & tags) or "always" in tags
         return True
 
-    def _run_task(self, conn, host: Host, role: Role, task: Task, variables: dict[str, Any],
+    def _run_task(self, conn: SSHConnection, host: Host, role: Role, task: Task, variables: dict[str, Any],
                   is_handler: bool = False) -> TaskOutcome:
         if not is_handler and not self._selected(task):
             return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="not selected by tags"))
+        what = f"{role.name} : {task.name}"
+        control = self.options.control
+        control.started(host.name, what)
         try:
+            timeout = float(self.templar.render_value(task.timeout, variables) or DEFAULT_TASK_TIMEOUT)
+            bounded = TaskConnection(conn, timeout)
             if task.loop is None:
-                outcome = self._run_once(conn, host, role, task, variables)
+                outcome = self._run_once(bounded, host, role, task, variables)
             else:
-                outcome = self._run_loop(conn, host, role, task, variables)
-        except UnreachableError:
-            raise
-        except (jinja2.TemplateError, K8sbootError, TimeoutError) as e:
+                outcome = self._run_loop(bounded, host, role, task, variables)
+        except UnreachableError as e:
+            if control.cancelled:
+                outcome = TaskOutcome(FAILED, ModuleResult(failed=True, msg="interrupted"))
+            else:
+                outcome = TaskOutcome(UNREACHABLE, ModuleResult(failed=True, msg=str(e)))
+        except Exception as e:  # noqa: BLE001 - any error inside a task is that task failing
             outcome = TaskOutcome(FAILED, ModuleResult(failed=True, msg=f"{type(e).__name__}: {e}"))
+        finally:
+            control.finished(host.name, what)
         if task.register:
             variables[task.register] = outcome.result.as_register()
+        if task.no_log:
+            outcome = TaskOutcome(outcome.status, censored(outcome.result), outcome.ignored)
         return outcome
 
-    def _run_loop(self, conn, host, role, task, variables) -> TaskOutcome:
+    def _run_loop(self, conn: TaskConnection, host: Host, role: Role, task: Task,
+                  variables: dict[str, Any]) -> TaskOutcome:
         items = self.templar.render_value(task.loop, variables)
         if not isinstance(items, list):
             raise InputError(f"{task.where}: loop must be a list, got {type(items).__name__}")
@@ -233,7 +298,8 @@ class Runner:
         status = FAILED if combined.failed else CHANGED if combined.changed else OK
         return TaskOutcome(status, combined, ignored=combined.failed and task.ignore_errors)
 
-    def _run_once(self, conn, host, role, task, variables) -> TaskOutcome:
+    def _run_once(self, conn: TaskConnection, host: Host, role: Role, task: Task,
+                  variables: dict[str, Any]) -> TaskOutcome:
         if task.when is not None and not self.templar.condition(task.when, variables):
             return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="condition false"))
         spec = MODULES[task.module]
@@ -257,7 +323,14 @@ class Runner:
             if result.skipped or self.templar.condition(task.until, probe):
                 break
             if attempt < attempts - 1:
-                time.sleep(delay)
+                if conn.remaining() <= delay:
+                    result.failed = True
+                    result.msg = f"the task's timeout of {conn.seconds:g}s passed after {attempt + 1} attempts"
+                    break
+                if self.options.control.sleep(delay):
+                    result.failed = True
+                    result.msg = "interrupted"
+                    break
         else:
             result.failed = True
             result.msg = f"gave up after {attempts} attempts: {result.msg}"
@@ -272,3 +345,9 @@ class Runner:
         if result.failed:
             return TaskOutcome(FAILED, result, ignored=task.ignore_errors)
         return TaskOutcome(CHANGED if result.changed else OK, result)
+
+
+def censored(result: ModuleResult) -> ModuleResult:
+    """What the reporter and the recap may show of a `no_log: true` task (the register keeps all)."""
+    return ModuleResult(changed=result.changed, failed=result.failed, skipped=result.skipped, msg=CENSORED,
+                        rc=result.rc, cmd=None)

@@ -27,7 +27,7 @@ from k8sboot.errors import InputError
 KEYWORDS = {
     "name", "when", "loop", "notify", "register", "become", "tags",
     "changed_when", "failed_when", "ignore_errors", "args", "listen", "no_log",
-    "until", "retries", "delay",
+    "until", "retries", "delay", "timeout",
 }
 FREE_FORM_MODULES = {"command", "shell", "meta"}
 # `meta: flush_handlers` is run by the runner itself: it is not a module on the host
@@ -55,6 +55,7 @@ class Task:
     until: Any = None
     retries: Any = 3  # may be a template: rendered when the task runs
     delay: Any = 5
+    timeout: Any = None  # seconds for the whole task (Ansible's keyword); None: the runner's default
 
     @property
     def where(self) -> str:
@@ -67,6 +68,22 @@ def _as_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [str(value)]
+
+
+# Ansible's own spellings of booleans; anything else is a mistake, not "true"
+_TRUE = {"yes", "on", "1", "true", "y", "t"}
+_FALSE = {"no", "off", "0", "false", "n", "f"}
+
+
+def keyword_bool(value: Any, key: str, where: str, file: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(f"{where}: {key} must be a boolean (true/false, yes/no), got {value!r}", file=file)
 
 
 def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task:
@@ -109,6 +126,7 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
     if not isinstance(extra, dict):
         raise InputError(f"task {index + 1}: `args` must be a mapping", file=file)
     args = {**args, **extra}
+    where = f"task {index + 1} ({raw.get('name', '?')})"
     become = raw.get("become")
     return Task(
         name=str(raw.get("name") or f"{module} #{index + 1}"),
@@ -120,16 +138,17 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
         loop=raw.get("loop"),
         notify=_as_list(raw.get("notify")),
         register=raw.get("register"),
-        become=None if become is None else bool(become),
+        become=None if become is None else keyword_bool(become, "become", where, file),
         tags=_as_list(raw.get("tags")),
         changed_when=raw.get("changed_when"),
         failed_when=raw.get("failed_when"),
-        ignore_errors=bool(raw.get("ignore_errors", False)),
+        ignore_errors=keyword_bool(raw.get("ignore_errors", False), "ignore_errors", where, file),
         listen=_as_list(raw.get("listen")),
-        no_log=bool(raw.get("no_log", False)),
+        no_log=keyword_bool(raw.get("no_log", False), "no_log", where, file),
         until=raw.get("until"),
         retries=raw.get("retries", 3),
         delay=raw.get("delay", 5),
+        timeout=raw.get("timeout"),
     )
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rich.markup import escape
+
+from k8sboot import ui
 from k8sboot.commands.context import CommandContext
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.engine.results import PlayResult
-from k8sboot.engine.runner import RunOptions
+from k8sboot.engine.runner import Play, Runner, RunOptions, load_roles
+from k8sboot.errors import Interrupted, RunError
+from k8sboot.inventory.model import Host
 from k8sboot.plan import ClusterPlan
 from k8sboot.ui import Reporter
 
@@ -28,11 +34,11 @@ class RunContext:
     scratch: dict[str, Any] = field(default_factory=dict)  # phase-to-phase values
 
     @property
-    def inventory(self):  # noqa: ANN201 - shorthand
+    def inventory(self):
         return self.command.inventory
 
     @property
-    def state(self):  # noqa: ANN201
+    def state(self):
         return self.command.state
 
 
@@ -43,8 +49,41 @@ class Phase(Protocol):
         """Do the phase's work; raise a K8sbootError to stop the run."""
 
 
-def run_phases(phases: list[Phase], ctx: RunContext, log=print) -> None:
-    for phase in phases:
-        started = time.monotonic()
-        phase.run(ctx)
-        ctx.timings.append((phase.title, time.monotonic() - started))
+def run_phases(phases: list[Phase], ctx: RunContext) -> None:
+    """The one phase loop of every command: titles, timings, Ctrl-C, connections closed at the end.
+
+    Ctrl-C cancels the run: no new task starts, the connections are cut under
+    the commands in flight (on the hosts their deadlines stop them), and the
+    error says which hosts were in the middle of which task. Every shipped
+    phase is idempotent, so rerunning the command converges.
+    """
+    try:
+        for phase in phases:
+            ui.console.print(f"[bold cyan]▶ {escape(phase.title)}[/]")
+            started = time.monotonic()
+            try:
+                phase.run(ctx)
+            finally:
+                ctx.timings.append((phase.title, time.monotonic() - started))
+    except KeyboardInterrupt:
+        in_flight = ctx.options.control.cancel()
+        ctx.pool.abort()
+        raise Interrupted(in_flight) from None
+    finally:
+        ctx.pool.close()
+
+
+def run_play(ctx: RunContext, title: str, hosts: list[Host], roles: list[str],
+             vars_for_host: Callable[[Host], dict[str, Any]]) -> PlayResult:
+    """The one role runner of the phases: the roles on the hosts; a failed host fails the phase."""
+    if not hosts:
+        return PlayResult()
+    runner = Runner(ctx.inventory, ctx.pool, ctx.command.templar(), vars_for_host, ctx.options, ctx.reporter)
+    result = runner.run(Play(title, hosts, load_roles(roles, ctx.command.roles_dirs)))
+    ctx.result.merge(result)
+    if result.failures:
+        raise RunError(
+            f"{title} failed on {', '.join(f.host for f in result.failures)}:\n"
+            + "\n".join(f.describe() for f in result.failures)
+        )
+    return result

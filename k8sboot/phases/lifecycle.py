@@ -9,22 +9,14 @@ from __future__ import annotations
 import shutil
 
 from k8sboot import ui
-from k8sboot.engine.runner import Play, Runner, load_roles
 from k8sboot.errors import InputError, RunError
 from k8sboot.inventory.model import Host
-from k8sboot.phases.base import RunContext
+from k8sboot.phases.base import RunContext, run_play
 from k8sboot.providers import provider_for
 
 
 def run_role(ctx: RunContext, title: str, role: str, hosts: list[Host]) -> None:
-    if not hosts:
-        return
-    runner = Runner(ctx.inventory, ctx.pool, ctx.command.templar(), lambda h: dict(h.vars), ctx.options,
-                    ctx.reporter)
-    result = runner.run(Play(title, hosts, load_roles([role], ctx.command.roles_dirs)))
-    ctx.result.merge(result)
-    if result.failures:
-        raise RunError(f"{title} failed:\n" + "\n".join(f.describe() for f in result.failures))
+    run_play(ctx, title, hosts, [role], lambda h: dict(h.vars))
 
 
 def provisioned(ctx: RunContext) -> dict[str, list[Host]]:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from k8sboot import ui
+from k8sboot.errors import RunError
 from k8sboot.phases.base import Phase, RunContext
 
 
@@ -34,7 +35,14 @@ class Together:
 
         with ThreadPoolExecutor(max_workers=len(self.chains)) as ex:
             futures = [ex.submit(run_chain, c) for c in self.chains]
-            errors = [f.exception() for f in futures]
-        for e in errors:
-            if e is not None:
-                raise e
+            try:
+                errors = [e for e in (f.exception() for f in futures) if e is not None]
+            except KeyboardInterrupt:
+                ctx.options.control.cancel()
+                ctx.pool.abort()
+                raise
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            # every chain that failed is reported, not only the first
+            raise RunError("\n".join(str(e) for e in errors))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from k8sboot import ui
 from k8sboot.phases.base import RunContext
 from k8sboot.pki import ensure_pki
+from k8sboot.pki.files import PRIVATE_MODE, write_atomic
 
 
 class Pki:
@@ -21,5 +22,4 @@ class Pki:
         target = ctx.state.admin_kubeconfig
         data = admin.read_bytes()
         if not target.exists() or target.read_bytes() != data:
-            target.write_bytes(data)
-            target.chmod(0o600)
+            write_atomic(target, data, PRIVATE_MODE)  # 0600 from its first byte

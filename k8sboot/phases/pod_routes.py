@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8sboot.engine.runner import Play, Runner, load_roles
-from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
-from k8sboot.phases.base import RunContext
+from k8sboot.phases.base import RunContext, run_play
 from k8sboot.plan import node_ip
 
 
@@ -32,8 +30,4 @@ class PodRoutes:
                       for o in hosts if o.name != host.name and cidrs.get(o.name)]
             return {**ctx.plan.vars_for_host(host), "pod_routes": routes}
 
-        runner = Runner(ctx.inventory, ctx.pool, ctx.command.templar(), vars_for, ctx.options, ctx.reporter)
-        result = runner.run(Play(self.title, hosts, load_roles(["pod_routes"], ctx.command.roles_dirs)))
-        ctx.result.merge(result)
-        if result.failures:
-            raise RunError("\n".join(f.describe() for f in result.failures))
+        run_play(ctx, self.title, hosts, ["pod_routes"], vars_for)

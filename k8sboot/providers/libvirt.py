@@ -40,6 +40,7 @@ from k8sboot.errors import InputError, RunError
 from k8sboot.image import BaseImage, ensure_base_image
 from k8sboot.image.recipe import DISK_SIZE, SEED_LABEL
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.providers.base import Log, Machines, ensure_keypair, public_key_of, wait_for_ssh
 from k8sboot.providers.libvirt_connection import connect
 from k8sboot.state import ClusterState
@@ -385,14 +386,10 @@ def _parallel(fn: Callable[[A], T], items: list[A]) -> list[T]:
 
 
 def _forget_host_keys(state: ClusterState, addresses: set[str]) -> None:
-    """A recreated VM makes new host keys: drop the old ones for its address."""
-    path = state.known_hosts
-    if not addresses or not path.exists():
-        return
-    names = addresses | {f"[{a}]:22" for a in addresses}
-    keep = [line for line in path.read_text().splitlines()
-            if not (line.split() and set(line.split()[0].split(",")) & names)]
-    path.write_text("".join(f"{line}\n" for line in keep))
+    """A recreated machine makes new host keys: drop the old ones for its address."""
+    store = KnownHosts(state.known_hosts)  # the one store: locked, atomic, 0600
+    for address in addresses:
+        store.forget(address, 22)
 
 
 # -- the provider API -----------------------------------------------------------------
@@ -439,7 +436,7 @@ def provision(inventory: Inventory, state: ClusterState, log: Log = print) -> Ma
             "network": network_name(inventory), "uri": settings.uri,
         }
     state.save_machines(machines)
-    _wait_for(hosts, machines, settings, log)
+    _wait_for(hosts, machines, settings, log, KnownHosts(state.known_hosts, on_new_key=log))
     return {h.name: machines[h.name] for h in hosts}
 
 
@@ -468,11 +465,11 @@ def _define(conn: libvirt.virConnect, hosts: list[Host], inventory: Inventory,
 
 
 def _wait_for(hosts: list[Host], machines: Machines, settings: LibvirtSettings,
-              log: Log) -> None:
+              log: Log, known_hosts: KnownHosts) -> None:
     def wait(host: Host) -> None:
         m = machines[host.name]
         took = wait_for_ssh(host.name, m["address"], int(m["port"]), m["user"],
-                            Path(m["key"]), settings.ssh_timeout, log)
+                            Path(m["key"]), settings.ssh_timeout, log, known_hosts=known_hosts)
         log(f"{host.name}: SSH answers at {m['address']} ({took:.0f} s)")
 
     _parallel(wait, hosts)

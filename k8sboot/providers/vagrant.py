@@ -25,6 +25,7 @@ from typing import Any
 from k8sboot.errors import InputError, RunError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.paths import DATA_ROOT
+from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.providers.base import Log, Machines, wait_for_ssh
 from k8sboot.providers.vagrant_cli import Vagrant, find_vagrant
 from k8sboot.providers.vagrant_netcheck import check_ranges
@@ -97,13 +98,9 @@ def _machine_ids(vagrant: Vagrant, names: list[str], provider: str) -> dict[str,
 
 def forget_host_keys(state: ClusterState, addresses: set[str]) -> None:
     """A recreated machine makes new host keys: drop the old ones for its address."""
-    path = state.known_hosts
-    if not addresses or not path.exists():
-        return
-    names = addresses | {f"[{a}]:22" for a in addresses}
-    keep = [line for line in path.read_text().splitlines()
-            if not (line.split() and set(line.split()[0].split(",")) & names)]
-    path.write_text("".join(f"{line}\n" for line in keep))
+    store = KnownHosts(state.known_hosts)  # the one store: locked, atomic, 0600
+    for address in addresses:
+        store.forget(address, 22)
 
 
 # -- the provider API -----------------------------------------------------------------
@@ -161,9 +158,10 @@ def provision(inventory: Inventory, state: ClusterState, log: Log = print) -> Ma
         }
     forget_host_keys(state, renewed)
     state.save_machines(machines)
+    store = KnownHosts(state.known_hosts, on_new_key=log)
     for host in hosts:
         m = machines[host.name]
-        wait_for_ssh(host.name, m["address"], 22, m["user"], Path(m["key"]), SSH_TIMEOUT, log)
+        wait_for_ssh(host.name, m["address"], 22, m["user"], Path(m["key"]), SSH_TIMEOUT, log, known_hosts=store)
         log(f"{host.name}: SSH answers at {m['address']} as {m['user']}")
     return {h.name: machines[h.name] for h in hosts}
 

@@ -11,26 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import k8sboot, ssh, write_inventory
-from tests.lab.containers import LabHost
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture()
-def engine_inventory(tmp_path: Path, lab_hosts: dict[str, LabHost]) -> Path:
-    a, b = lab_hosts["eng-a"], lab_hosts["eng-b"]
-    # the demo role must start from nothing on both hosts
-    for h in (a, b):
-        ssh(h, "systemctl disable --now k8sboot-demo 2>/dev/null; rm -rf /etc/k8sboot-demo "
-               "/etc/systemd/system/k8sboot-demo.service; systemctl daemon-reload")
-    return write_inventory(
-        tmp_path / "engine.yml", "engine",
-        {
-            "eng-a": {"address": a.address, "groups": ["etcd", "control_plane", "nodes"]},
-            "eng-b": {"address": b.address, "groups": ["nodes"], "user": "admin", "become": True},
-        },
-        key=a.key_path,
-    )
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from k8sboot.connection.ssh import SSHConnection
+from k8sboot.connection.deadline import TaskConnection
 from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
@@ -15,7 +17,7 @@ from k8sboot.inventory.model import Host
 
 @dataclass
 class ModuleContext:
-    conn: SSHConnection
+    conn: TaskConnection  # the host, every command bounded by the task's deadline
     host: Host
     vars: dict[str, Any]
     templar: Templar
@@ -76,6 +78,23 @@ class ModuleSpec:
             raise InputError(f"{where}: {self.name} needs {', '.join(sorted(missing))}")
 
 
+_TRUE = {"yes", "on", "1", "true", "y", "t"}
+_FALSE = {"no", "off", "0", "false", "n", "f"}
+
+
+def module_bool(args: dict[str, Any], key: str) -> bool:
+    """A boolean argument as Ansible reads one: its spellings of true and false, nothing else."""
+    value = args.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(f"argument {key} must be a boolean (true/false, yes/no), got {value!r}")
+
+
 def normalize_mode(mode: Any) -> str | None:
     """'0644', '644', 0o644 (YAML reads an unquoted 0644 as octal) -> '644'."""
     if mode is None:
@@ -95,3 +114,30 @@ def unified_diff(before: str, after: str, path: str) -> str:
             fromfile=f"{path} (before)", tofile=f"{path} (after)",
         )
     )
+
+
+# a value after one of these words is a credential (containerd's registry auth, tokens, ...)
+_SECRET_LINE = re.compile(
+    r"""(?P<key>\b[\w.-]*(?:password|passwd|secret|token|auth|credential|private[_-]?key)[\w.-]*"""
+    r"""["']?\s*[:=]\s*)(?P<value>\S.*)$""",
+    re.IGNORECASE,
+)
+
+
+def _redact_line(line: str) -> str:
+    m = _SECRET_LINE.search(line)
+    if not m:
+        return line
+    end = "\n" if line.endswith("\n") else ""
+    return line[: m.start("value")] + "********" + end
+
+
+def redacted_diff(before: str, after: str, path: str, mode: str | None) -> str:
+    """A diff fit for a terminal or a CI log: no file that only its owner may read, no credentials.
+
+    A file whose mode keeps others out (keys, kubeconfigs, 0600 configs) shows
+    no content at all; in other files, values of credential-like keys are masked.
+    """
+    if mode is not None and mode.isdigit() and int(mode, 8) & 0o004 == 0:
+        return f"--- {path}\n+++ {path}\n(content not shown: mode {mode} keeps others from reading it)\n"
+    return "".join(_redact_line(line) for line in unified_diff(before, after, path).splitlines(keepends=True))

@@ -52,7 +52,8 @@ def _run(ctx: ModuleContext, args: dict[str, Any], use_shell: bool) -> ModuleRes
     r = ctx.conn.run(cmd, become=ctx.become)
     return ModuleResult(changed=True, failed=r.rc != 0, rc=r.rc, stdout=r.stdout.rstrip("\n"),
                         stderr=r.stderr.rstrip("\n"), cmd=cmd,
-                        msg="" if r.rc == 0 else f"non-zero return code {r.rc}")
+                        msg="" if r.rc == 0 else "timed out: the command was stopped" if r.timed_out
+                        else f"non-zero return code {r.rc}")
 
 
 _ARGS = frozenset({"cmd", "argv", "creates", "removes", "chdir"})

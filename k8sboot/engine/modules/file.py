@@ -29,7 +29,11 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
         become=ctx.become,
     )
     parts = r.stdout.split()
-    kind = parts[0] if parts else "absent"
+    if not r.ok or not parts or parts[0] not in ("link", "directory", "file", "absent"):
+        # not "absent": the probe itself failed (permission, timeout), the path's state is unknown
+        return ModuleResult(failed=True, msg=f"cannot inspect {path}: {r.stderr_tail(3) or f'exit code {r.rc}'}",
+                            rc=r.rc, stderr=r.stderr)
+    kind = parts[0]
     cur_mode, cur_owner, cur_group = (parts[1:4] + [None, None, None])[:3] if kind != "absent" else (None,) * 3
     target = parts[4] if kind == "link" and len(parts) > 4 else None
 

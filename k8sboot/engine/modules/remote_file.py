@@ -6,7 +6,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8sboot.engine.modules.base import ModuleContext, ModuleResult, normalize_mode, unified_diff
+from k8sboot.connection.ssh import STAT_SIGNATURE
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, normalize_mode, redacted_diff
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,8 @@ class RemoteStat:
     sha256: str | None = None
 
 
-# size, inode, mtime and ctime (ns): ctime cannot be set back by anyone, so a
-# file whose signature is unchanged still has the checksum recorded for it
-SIGNATURE = "%s %i %.9Y %.9Z"
+class ProbeFailed(Exception):
+    """The command that looks at a remote file failed: the file's state is unknown."""
 
 
 def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
@@ -34,13 +34,16 @@ def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
     memo = ctx.conn.checksums.get(path)
     known = shlex.quote(memo[0]) if memo else "''"
     r = ctx.conn.run(
-        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{SIGNATURE}' {q}) && echo \"$sig\" && "
+        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{STAT_SIGNATURE}' {q}) && echo \"$sig\" && "
         f"if [ \"$sig\" = {known} ]; then echo MEMO; else sha256sum {q}; fi; else echo MISSING; fi",
         become=ctx.become,
     )
     lines = r.stdout.split("\n")
-    if r.rc != 0 or not lines or lines[0].strip() == "MISSING" or len(lines) < 3:
+    if r.ok and lines and lines[0].strip() == "MISSING":
         return RemoteStat(False)
+    if not r.ok or len(lines) < 3:
+        # not "absent": a probe that failed (permission, timeout) says nothing of the file
+        raise ProbeFailed(f"cannot inspect {path}: {r.stderr_tail(3) or f'exit code {r.rc}'}")
     mode, owner, group = lines[0].split()
     signature = lines[1].strip()
     if lines[2].strip() == "MEMO" and memo:
@@ -48,12 +51,6 @@ def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
     digest = lines[2].split()[0]
     ctx.conn.checksums[path] = (signature, digest)
     return RemoteStat(True, mode, owner, group, digest)
-
-
-def remember_written(ctx: ModuleContext, path: str, sha256: str) -> None:
-    r = ctx.conn.run(f"stat -c '{SIGNATURE}' {shlex.quote(path)}", become=ctx.become)
-    if r.ok:
-        ctx.conn.checksums[path] = (r.stdout.strip(), sha256)
 
 
 def ensure_file(
@@ -67,7 +64,10 @@ def ensure_file(
     text_for_diff: str | None = None,
 ) -> ModuleResult:
     want_mode = normalize_mode(mode)
-    st = stat_remote(ctx, dest)
+    try:
+        st = stat_remote(ctx, dest)
+    except ProbeFailed as e:
+        return ModuleResult(failed=True, msg=str(e))
     reasons = []
     if not st.exists:
         reasons.append("created")
@@ -85,23 +85,28 @@ def ensure_file(
         if st.exists:
             raw = ctx.conn.read(dest, become=ctx.become)
             before = raw.decode(errors="replace") if raw else ""
-        diff = unified_diff(before, text_for_diff, dest)
+        diff = redacted_diff(before, text_for_diff, dest, want_mode or st.mode)
     if ctx.check:
         return ModuleResult(changed=True, msg=f"{dest} would change ({', '.join(reasons)})", diff=diff)
     chown = f"{owner or ''}{':' + group if group else ''}" or None
-    if reasons == ["mode"] or reasons == ["owner"] or set(reasons) == {"mode", "owner"}:
+    q = shlex.quote(dest)
+    if set(reasons) <= {"mode", "owner"}:
         cmds = []
         if want_mode:
-            cmds.append(f"chmod {want_mode} {shlex.quote(dest)}")
+            cmds.append(f"chmod {want_mode} {q}")
         if chown:
-            cmds.append(f"chown {shlex.quote(chown)} {shlex.quote(dest)}")
+            cmds.append(f"chown {shlex.quote(chown)} {q}")
+        # chmod/chown change the ctime: print the new signature as put does
+        cmds.append(f"stat -c {shlex.quote(STAT_SIGNATURE)} {q}")
         r = ctx.conn.run(" && ".join(cmds), become=ctx.become)
     else:
         # a new file without a mode gets 0644, as Ansible's default umask gives
-        r = ctx.conn.put(dest, content, mode=want_mode or (st.mode if st.exists else "644"),
+        r = ctx.conn.put(dest, content, sha256=sha256, mode=want_mode or (st.mode if st.exists else "644"),
                          owner=chown, become=ctx.become)
     if not r.ok:
-        return ModuleResult(failed=True, msg=f"writing {dest} failed", rc=r.rc,
-                            stdout=r.stdout, stderr=r.stderr, cmd=r.cmd)
-    remember_written(ctx, dest, sha256)
+        return ModuleResult(failed=True, msg=f"writing {dest} failed: {r.stderr_tail(3)}", rc=r.rc,
+                            stdout=r.stdout, stderr=r.stderr, cmd=f"write {dest}")
+    signature = r.stdout.strip().splitlines()
+    if signature:
+        ctx.conn.checksums[dest] = (signature[-1], sha256)
     return ModuleResult(changed=True, msg=f"{dest} {', '.join(reasons)}", diff=diff)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec
-from k8sboot.engine.templating import to_bool
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, module_bool
 from k8sboot.errors import InputError
 
 STATES = {"started", "stopped", "restarted", "reloaded"}
+
+
+class ProbeFailed(Exception):
+    pass
 
 
 def _show(ctx: ModuleContext, unit: str) -> dict[str, str]:
@@ -20,15 +23,19 @@ def _show(ctx: ModuleContext, unit: str) -> dict[str, str]:
         f"systemctl show -p ActiveState,UnitFileState,LoadState {shlex.quote(unit)}",
         become=ctx.become,
     )
-    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    state = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    if not r.ok or "ActiveState" not in state:
+        # not "inactive": systemd could not be asked (no bus, permission, timeout)
+        raise ProbeFailed(f"cannot read the state of {unit}: {r.stderr_tail(3) or f'exit code {r.rc}'}")
+    return state
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     name = args.get("name")
     state = args.get("state")
     enabled = args.get("enabled")
-    reload_ = to_bool(args.get("daemon_reload", False))
-    no_block = to_bool(args.get("no_block", False))
+    reload_ = module_bool(args, "daemon_reload")
+    no_block = module_bool(args, "no_block")
     if state is not None and state not in STATES:
         raise InputError(f"systemd: state {state!r} is not one of {', '.join(sorted(STATES))}")
     pre: list[str] = []
@@ -45,15 +52,21 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
 
     unit = str(name)
     if pre and not ctx.check:
-        ctx.conn.run(pre[0], become=ctx.become)
-    cur = _show(ctx, unit)
+        r = ctx.conn.run(pre[0], become=ctx.become)
+        if not r.ok:
+            return ModuleResult(failed=True, msg=f"daemon-reload failed: {r.stderr_tail(3)}", rc=r.rc,
+                                stderr=r.stderr, cmd=r.cmd)
+    try:
+        cur = _show(ctx, unit)
+    except ProbeFailed as e:
+        return ModuleResult(failed=True, msg=str(e))
     if cur.get("LoadState") == "not-found" and state not in (None, "stopped") :
         return ModuleResult(failed=True, msg=f"unit {unit} not found on {ctx.host.name}")
     flag = " --no-block" if no_block else ""
     q = shlex.quote(unit)
     actions: list[str] = []
     if enabled is not None:
-        want = to_bool(enabled)
+        want = module_bool(args, "enabled")
         is_enabled = cur.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias")
         if want and not is_enabled:
             actions.append(f"systemctl enable {q}")

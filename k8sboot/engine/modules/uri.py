@@ -55,7 +55,11 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     if r.rc != 0:
         return ModuleResult(failed=True, msg=f"uri: python3 on the host failed: {r.stderr_tail(3)}",
                             rc=r.rc, stderr=r.stderr, cmd=f"GET {args['url']}")
-    out = json.loads(r.stdout)
+    try:
+        out = json.loads(r.stdout)
+    except ValueError:
+        return ModuleResult(failed=True, msg=f"uri: unexpected output from the host: {r.stdout[:200]!r}",
+                            rc=r.rc, stdout=r.stdout, cmd=f"GET {args['url']}")
     data = {"status": out["status"], "url": args["url"]}
     if args.get("return_content"):
         data["content"] = out["content"]

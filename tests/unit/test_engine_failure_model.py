@@ -1,0 +1,238 @@
+"""The runner's one failure model, deadlines, owed handlers and secrets, against a recording fake host.
+
+The fake answers the few probe commands the modules send; everything else
+"succeeds". What only real hosts show is in tests/e2e/test_engine_faults.py.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from k8sboot.connection.result import CommandResult
+from k8sboot.connection.shell import command_script
+from k8sboot.engine.control import RunControl
+from k8sboot.engine.modules import MODULES
+from k8sboot.engine.modules.base import redacted_diff
+from k8sboot.engine.pending_handlers import PendingHandlers
+from k8sboot.engine.runner import CENSORED, Play, Runner, RunOptions, load_roles
+from k8sboot.engine.tasks import parse_task
+from k8sboot.engine.templating import Templar
+from k8sboot.errors import InputError
+from k8sboot.inventory.model import Host, Inventory
+from k8sboot.paths import ROLES_DIR, TEMPLATES_DIR
+
+
+class FakeConn:
+    def __init__(self, name: str, answers: dict[str, CommandResult] | None = None):
+        self.name = name
+        self.checksums: dict[str, tuple[str, str]] = {}
+        self.commands: list[str] = []
+        self.answers = answers or {}
+
+    def connect(self) -> FakeConn:
+        return self
+
+    def run(self, cmd: str, *, become: bool | None = None, stdin: Any = None,
+            timeout: float | None = None) -> CommandResult:
+        self.commands.append(cmd)
+        for pattern, result in self.answers.items():
+            if re.search(pattern, cmd):
+                return result
+        if cmd.startswith("if [ -f"):  # remote_file's stat probe: nothing there yet
+            return CommandResult(cmd, 0, "MISSING\n", "")
+        return CommandResult(cmd, 0, "", "")
+
+    def put(self, dest: str, content: Any, *, sha256: str, **kw: Any) -> CommandResult:
+        self.commands.append(f"put {dest}")
+        return CommandResult(f"put {dest}", 0, "1 2 3 4\n", "")
+
+    def read(self, path: str, **kw: Any) -> bytes | None:
+        return None
+
+
+class FakePool:
+    def __init__(self, conns: dict[str, FakeConn]):
+        self.conns = conns
+        self.aborted = False
+
+    def get(self, host: Host) -> FakeConn:
+        return self.conns[host.name]
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, str, Any]] = []
+
+    def play_started(self, title: str, hosts: list[str]) -> None: ...
+    def host_done(self, host: str, stats: Any) -> None: ...
+    def play_done(self, title: str, result: Any) -> None: ...
+
+    def task_done(self, host: str, role: str, task: Any, outcome: Any) -> None:
+        self.outcomes.append((host, task.name, outcome))
+
+
+def write_role(root: Path, name: str, tasks: list[dict], handlers: list[dict] | None = None) -> None:
+    (root / name / "tasks").mkdir(parents=True)
+    (root / name / "tasks" / "main.yml").write_text(yaml.safe_dump(tasks))
+    if handlers:
+        (root / name / "handlers").mkdir()
+        (root / name / "handlers" / "main.yml").write_text(yaml.safe_dump(handlers))
+
+
+def play(tmp_path: Path, role: str, conns: dict[str, FakeConn], options: RunOptions | None = None,
+         extra: dict[str, Any] | None = None) -> tuple[Any, Recorder]:
+    hosts = [Host(n, "10.0.0.1") for n in conns]
+    inv = Inventory(None, {"name": "t"}, {h.name: h for h in hosts}, {"nodes": list(conns)})
+    rec = Recorder()
+    runner = Runner(inv, FakePool(conns), Templar([TEMPLATES_DIR]), lambda h: dict(extra or {}),
+                    options or RunOptions(), rec)
+    return runner.run(Play(role, hosts, load_roles([role], [tmp_path]))), rec
+
+
+def test_any_exception_inside_a_task_is_that_hosts_failure_and_the_others_finish(tmp_path, monkeypatch):
+    write_role(tmp_path, "r", [{"name": "boom", "ansible.builtin.shell": "x"},
+                               {"name": "after", "ansible.builtin.shell": "y"}])
+    spec = MODULES["shell"]
+
+    def explode(ctx: Any, args: dict[str, Any]) -> Any:
+        if ctx.host.name == "bad":
+            raise ValueError("a bug in a module")
+        return spec.run(ctx, args)
+
+    monkeypatch.setitem(MODULES, "shell", type(spec)(spec.name, explode, spec.args))
+    good, bad = FakeConn("good"), FakeConn("bad")
+    result, _ = play(tmp_path, "r", {"good": good, "bad": bad})
+    assert [f.host for f in result.failures] == ["bad"]
+    assert "ValueError: a bug in a module" in result.failures[0].describe()
+    assert result.stats["good"].failed == 0 and result.stats["bad"].failed == 1
+    assert any("y" in c for c in good.commands)  # the healthy host ran its later task
+
+
+@pytest.mark.parametrize("module,args,probe,message", [
+    ("file", {"path": "/etc/x", "state": "directory"}, r"^if \[ -L", "cannot inspect /etc/x"),
+    ("systemd", {"name": "etcd", "state": "started"}, r"^systemctl show", "cannot read the state of etcd"),
+    ("copy", {"content": "a", "dest": "/etc/y"}, r"^if \[ -f", "cannot inspect /etc/y"),
+])
+def test_a_probe_that_fails_is_a_failure_not_absent_or_inactive(tmp_path, module, args, probe, message):
+    write_role(tmp_path, "r", [{"name": "t", f"ansible.builtin.{module}": args}])
+    conn = FakeConn("h", {probe: CommandResult("probe", 1, "", "Permission denied")})
+    result, _ = play(tmp_path, "r", {"h": conn})
+    assert result.failures and message in result.failures[0].msg
+    assert not any(c.startswith(("mkdir", "systemctl start", "put")) for c in conn.commands)
+
+
+def test_handlers_owed_by_a_failed_run_run_on_the_next_one(tmp_path):
+    roles = tmp_path / "roles"
+    write_role(roles, "r", [
+        {"name": "config", "ansible.builtin.copy": {"content": "a", "dest": "/etc/c"}, "notify": "restart"},
+        {"name": "later", "ansible.builtin.command": "{{ later }}"},
+    ], handlers=[{"name": "restart", "ansible.builtin.command": "systemctl restart thing"}])
+    owed = PendingHandlers(tmp_path / "pending.json")
+    failing = FakeConn("h", {r"^false$": CommandResult("false", 1, "", "")})
+    result, _ = play(roles, "r", {"h": failing}, RunOptions(pending=owed), {"later": "false"})
+    assert result.failures
+    assert "systemctl restart thing" not in failing.commands
+    assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {"r": {"restart"}}
+
+    # the file is up to date now (the copy reports ok), yet the restart is still owed
+    fixed = FakeConn("h", {r"^if \[ -f": CommandResult("", 0, "644 root root\nSIG\nMEMO\n", "")})
+    fixed.checksums["/etc/c"] = ("SIG", "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")
+    result, _ = play(roles, "r", {"h": fixed}, RunOptions(pending=PendingHandlers(tmp_path / "pending.json")),
+                     {"later": "true"})
+    assert result.ok
+    assert fixed.commands.count("systemctl restart thing") == 1
+    assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {}
+
+
+def test_a_corrupt_record_of_owed_handlers_is_one_clear_error(tmp_path):
+    (tmp_path / "pending.json").write_text("[1, 2")
+    with pytest.raises(InputError, match="pending.json"):
+        PendingHandlers(tmp_path / "pending.json").get("h", ["r"])
+
+
+def test_no_log_hides_a_tasks_output_from_the_reporter_and_the_recap(tmp_path):
+    write_role(tmp_path, "r", [{"name": "secret", "ansible.builtin.shell": "echo {{ pw }}; false",
+                                "no_log": True}])
+    conn = FakeConn("h", {r"hunter2": CommandResult("echo hunter2; false", 1, "hunter2\n", "hunter2")})
+    result, rec = play(tmp_path, "r", {"h": conn}, extra={"pw": "hunter2"})
+    shown = result.failures[0].describe() + repr(rec.outcomes)
+    assert "hunter2" not in shown and CENSORED in shown
+
+
+def test_a_tasks_timeout_bounds_its_retries(tmp_path):
+    write_role(tmp_path, "r", [{"name": "poll", "ansible.builtin.command": "probe", "register": "p",
+                                "until": "p.rc == 0", "retries": 100, "delay": 1, "timeout": 0.5}])
+    result, _ = play(tmp_path, "r", {"h": FakeConn("h", {"probe": CommandResult("probe", 1, "", "")})})
+    assert "timeout of 0.5s passed" in result.failures[0].msg
+
+
+def test_cancel_reports_what_was_in_flight_and_stops_new_tasks(tmp_path):
+    control = RunControl()
+    control.started("cp1", "etcd : Start etcd")
+    assert control.cancel() == [line for line in control.interrupted]
+    assert control.interrupted[0].startswith("cp1 was at [etcd : Start etcd] for ")
+    write_role(tmp_path, "r", [{"name": "t", "ansible.builtin.shell": "x"}])
+    conn = FakeConn("h")
+    result, _ = play(tmp_path, "r", {"h": conn}, RunOptions(control=control))
+    assert conn.commands == [] and "interrupted" in result.failures[0].msg
+    assert control.sleep(5) is True  # retries wake at once
+
+
+@pytest.mark.parametrize("raw,want", [("no", False), ("No", False), ("false", False), ("0", False),
+                                      (False, False), ("yes", True), ("true", True), (1, True)])
+def test_task_booleans_are_read_as_ansible_reads_them(raw, want):
+    task = parse_task({"name": "x", "shell": "true", "become": raw}, "f", 0, set(MODULES))
+    assert task.become is want
+
+
+def test_a_boolean_keyword_that_is_not_one_is_an_error():
+    with pytest.raises(InputError, match="become must be a boolean"):
+        parse_task({"name": "x", "shell": "true", "become": "maybe"}, "f", 0, set(MODULES))
+
+
+def test_diffs_mask_credentials_and_hide_private_files():
+    diff = redacted_diff('password = "old"\n', 'password = "new"\ntoken: abc\nplain = 1\n', "/etc/c", "644")
+    assert "old" not in diff and "new" not in diff and "abc" not in diff and "+plain = 1" in diff
+    hidden = redacted_diff("", "key material", "/etc/k", "600")
+    assert "key material" not in hidden and "content not shown" in hidden
+
+
+def test_every_value_in_a_shipped_shell_or_command_task_is_quoted():
+    unquoted = []
+    for f in sorted([*ROLES_DIR.glob("*/tasks/main.yml"), *ROLES_DIR.glob("*/handlers/main.yml")]):
+        for task in yaml.safe_load(f.read_text()) or []:
+            for key, value in task.items():
+                if key.removeprefix("ansible.builtin.") not in ("shell", "command"):
+                    continue
+                text = value if isinstance(value, str) else str(value.get("cmd", ""))
+                unquoted += [f"{f}: {m}" for m in re.findall(r"\{\{(.*?)\}\}", text) if "quote" not in m]
+    assert unquoted == []
+
+
+@pytest.mark.parametrize("cmd", ["echo 'never closed", "cat <<EOF\nno end", 'echo "$(', "exit 7", "(("])
+def test_a_broken_command_cannot_take_over_the_shell_protocol(cmd):
+    # the same script the remote shell gets, fed to a local sh: it must finish and report
+    script = command_script(cmd, "t0k") + "echo still-here\n"
+    done = subprocess.run(["sh"], input=script, capture_output=True, text=True, timeout=10)
+    assert "__k8sboot_t0k_rc=" in done.stdout and done.stdout.rstrip().endswith("still-here")
+    assert "__k8sboot_t0k_end" in done.stderr
+
+
+def test_owed_handlers_are_safe_to_record_from_many_threads(tmp_path):
+    owed = PendingHandlers(tmp_path / "p.json")
+    threads = [threading.Thread(target=owed.record, args=(f"h{i}", {"r": {"x"}})) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(yaml.safe_load((tmp_path / "p.json").read_text())) == 20
