@@ -8,6 +8,7 @@ a file is only ever renamed into place once its content matched that checksum.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -43,8 +44,9 @@ def fetch(url: str, sha256: str, downloads: Path,
                 while chunk := resp.read(_CHUNK):
                     h.update(chunk)
                     out.write(chunk)
-            except OSError as e:  # a reset or a stall half way
-                raise DownloadError(f"download failed part way: {e}") from None
+            except (OSError, http.client.HTTPException) as e:
+                # a reset or a stall half way, or a body cut short (IncompleteRead)
+                raise DownloadError(f"download failed part way: {_reason(e)}") from None
         actual = h.hexdigest()
         if actual != sha256:
             raise DownloadError(f"sha256 mismatch: expected {sha256}, got {actual}")
@@ -63,5 +65,16 @@ def _open(url: str):  # -> an http.client.HTTPResponse or a file-like urllib res
     except urllib.error.URLError as e:
         reason = e.reason.strerror if isinstance(e.reason, OSError) and e.reason.strerror else e.reason
         raise DownloadError(f"download failed: {reason}") from None
-    except (OSError, ValueError) as e:
-        raise DownloadError(f"download failed: {e}") from None
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        # HTTPException: the server answered something that is not HTTP (BadStatusLine)
+        raise DownloadError(f"download failed: {_reason(e)}") from None
+
+
+def _reason(e: BaseException) -> str:
+    """One line, whatever the exception: BadStatusLine's text is the server's raw bytes."""
+    text = " ".join(str(e).split())[:120] or type(e).__name__
+    if isinstance(e, http.client.IncompleteRead):
+        return f"the server closed the connection after {len(e.partial)} bytes of the body"
+    if isinstance(e, http.client.HTTPException):
+        return f"not an HTTP answer ({type(e).__name__}: {text!r})"
+    return text

@@ -7,14 +7,14 @@ size, mtime and ctime: a rerun with unchanged files reads neither file nor binar
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
-import errno
 import subprocess
-import time
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,54 @@ _VERSION_COMMANDS: dict[str, tuple[list[str], re.Pattern[str]]] = {
 
 class ProbeError(Exception):
     """The file is not a usable binary; the message says why (no component, no setting)."""
+
+
+# ELF e_machine -> Go/Kubernetes architecture name, with the ELF class (32/64-bit) and
+# byte order each one is built with (EM_PPC64 big-endian would be ppc64, not ppc64le).
+_EM_ARCH: dict[int, tuple[str, int, int]] = {
+    62: ("amd64", 2, 1),  # EM_X86_64, ELFCLASS64, little-endian
+    183: ("arm64", 2, 1),  # EM_AARCH64
+    40: ("arm", 1, 1),  # EM_ARM, ELFCLASS32
+    21: ("ppc64le", 2, 1),  # EM_PPC64
+    22: ("s390x", 2, 2),  # EM_S390, big-endian
+    243: ("riscv64", 2, 1),  # EM_RISCV
+}
+_MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+                 "armv7l": "arm", "armv6l": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
+                 "riscv64": "riscv64"}
+
+
+def machine_arch(machine: str) -> str:
+    """`uname -m` (or platform.machine()) spelled as Go/Kubernetes spell architectures."""
+    return _MACHINE_ARCH.get(machine, machine)
+
+
+def elf_arch(path: Path) -> str:
+    """The architecture an ELF file was built for, read from its header (nothing is run:
+    running it would succeed for a foreign binary wherever qemu-user is registered)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError as e:
+        raise ProbeError(f"cannot read {path}: {e.strerror}") from None
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        raise ProbeError(f"{path} is not an ELF executable (a script, an archive, a download "
+                         f"error page?)")
+    elf_class, byte_order = header[4], header[5]
+    if elf_class not in (1, 2) or byte_order not in (1, 2):
+        raise ProbeError(f"{path} has a damaged ELF header (class {elf_class}, data {byte_order})")
+    machine = int.from_bytes(header[18:20], "little" if byte_order == 1 else "big")
+    known = _EM_ARCH.get(machine)
+    if known is None:
+        raise ProbeError(f"{path} is an ELF file for machine type {machine}, which Kubernetes "
+                         f"has no build for (known: {', '.join(a for a, _, _ in _EM_ARCH.values())})")
+    arch, want_class, want_order = known
+    if (elf_class, byte_order) != (want_class, want_order):
+        bits = 32 if elf_class == 1 else 64
+        order = "little" if byte_order == 1 else "big"
+        raise ProbeError(f"{path} is a {bits}-bit {order}-endian ELF file for machine type "
+                         f"{machine}, not a {arch} build")
+    return arch
 
 
 def sha256_file(path: Path) -> str:
@@ -102,6 +150,7 @@ def read_version(path: Path, kind: str, timeout: float | None = None) -> str:
 class Probed:
     sha256: str
     version: str
+    arch: str | None = None  # from the ELF header; None when ELF was not required
 
 
 class ProbeCache:
@@ -149,9 +198,17 @@ class ProbeCache:
                 self._dirty = True
         return str(entry["versions"][kind])
 
-    def probe(self, path: Path, kind: str, require_elf: bool = True) -> Probed:
+    def probe(self, path: Path, kind: str, require_elf: bool = True,
+              arch: str | None = None) -> Probed:
+        """Check the file, then hash it and ask its version. With require_elf, its ELF
+        header must name `arch` (when given) before it is ever run."""
         st = check_executable(path, require_elf)
-        return Probed(sha256=self.sha256(path, st), version=self.version(path, st, kind))
+        found = elf_arch(path) if require_elf else None
+        if found is not None and arch is not None and found != arch:
+            raise ProbeError(f"{path} is built for {found}, but the hosts are {arch}: use a "
+                             f"{arch} build (e.g. make WHAT=... KUBE_BUILD_PLATFORMS=linux/{arch})")
+        return Probed(sha256=self.sha256(path, st), version=self.version(path, st, kind),
+                      arch=found)
 
     def save(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ them all in one go instead of one per run.
 from __future__ import annotations
 
 import os
+import platform
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 from k8sboot.binaries import components as comps
 from k8sboot.binaries.download import DownloadError, fetch
-from k8sboot.binaries.probe import ProbeCache, ProbeError
+from k8sboot.binaries.probe import ProbeCache, ProbeError, machine_arch
 from k8sboot.errors import InputError
 
 SETTING = "cluster.binaries"
@@ -79,7 +80,8 @@ def default_cache_dir() -> Path:
 
 def resolve_binaries(settings: dict[str, Any] | None, state_dir_cache: Path,
                      base_dir: Path | None, *, components: list[str] | None = None,
-                     require_elf: bool = True) -> dict[str, ResolvedBinary]:
+                     require_elf: bool = True, arch: str | None = None
+                     ) -> dict[str, ResolvedBinary]:
     """Resolve, fetch and check every component; raise one InputError listing all problems.
 
     state_dir_cache is the cache root (default_cache_dir()): downloads go to its
@@ -88,14 +90,18 @@ def resolve_binaries(settings: dict[str, Any] | None, state_dir_cache: Path,
     components limits the work to these (default: all); optional ones (etcdctl,
     kubectl) are skipped when merely absent from the default dir.
     require_elf=False lets scripts through (tests use fake binaries).
+    arch is the hosts' architecture ("amd64", "arm64", ...); every binary's ELF header
+    must name it. By default it is this machine's: preflight requires the hosts to match it.
     """
+    if arch is None:
+        arch = machine_arch(platform.machine())
     problems: list[str] = []
     sources = _plan(settings, base_dir, components or list(comps.ALL), problems)
     cache = ProbeCache(state_dir_cache / "binaries-probe.json")
     downloads = state_dir_cache / "downloads"
 
     def one(src: _Source) -> ResolvedBinary | str | None:
-        return _resolve_one(src, cache, downloads, require_elf)
+        return _resolve_one(src, cache, downloads, require_elf, arch)
 
     # threads: hashing and downloads release the GIL, and the binaries run as processes
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(sources)))) as pool:
@@ -117,7 +123,7 @@ def resolve_binaries(settings: dict[str, Any] | None, state_dir_cache: Path,
 
 
 def _resolve_one(src: _Source, cache: ProbeCache, downloads: Path,
-                 require_elf: bool) -> ResolvedBinary | str | None:
+                 require_elf: bool, arch: str | None) -> ResolvedBinary | str | None:
     """The resolved binary, a problem (str), or None for an absent optional one."""
     try:
         if src.kind == "url":
@@ -128,7 +134,7 @@ def _resolve_one(src: _Source, cache: ProbeCache, downloads: Path,
             path = src.local
             if not src.must_exist and not path.exists():
                 return None
-        probed = cache.probe(path, comps.version_kind(src.component), require_elf)
+        probed = cache.probe(path, comps.version_kind(src.component), require_elf, arch)
     except (ProbeError, DownloadError) as e:
         return src.problem(str(e))
     if src.sha256 and probed.sha256 != src.sha256:
