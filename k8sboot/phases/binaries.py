@@ -5,6 +5,7 @@ from __future__ import annotations
 from k8sboot import ui
 from k8sboot.binaries import default_cache_dir, kubernetes_version, resolve_binaries, write_manifest
 from k8sboot.binaries.components import components_for_groups
+from k8sboot.engine.modules.copy import pin_sha256
 from k8sboot.errors import InputError
 from k8sboot.phases.base import RunContext
 
@@ -29,4 +30,5 @@ class ResolveBinaries:
         ctx.scratch["binaries"] = resolved
         ctx.scratch["kube_version"] = kubernetes_version(resolved)
         for comp, rb in sorted(resolved.items()):
+            pin_sha256(rb.path, rb.sha256)  # what reaches the hosts is what was checked here
             ui.info(f"  {comp:<24} {rb.version:<10} {rb.sha256[:12]}  {rb.source}")

@@ -236,3 +236,18 @@ def test_owed_handlers_are_safe_to_record_from_many_threads(tmp_path):
     for t in threads:
         t.join()
     assert len(yaml.safe_load((tmp_path / "p.json").read_text())) == 20
+
+
+def test_a_binary_that_changes_after_it_was_checked_is_not_uploaded(tmp_path):
+    from k8sboot.engine.modules.copy import local_sha256, pin_sha256
+
+    binary = tmp_path / "kubelet"
+    binary.write_bytes(b"checked build")
+    pin_sha256(binary, local_sha256(binary))
+    binary.write_bytes(b"something else, written later")
+    roles = tmp_path / "roles"
+    write_role(roles, "r", [{"name": "install", "ansible.builtin.copy": {"src": str(binary), "dest": "/usr/bin/k"}}])
+    conn = FakeConn("h")
+    result, _ = play(roles, "r", {"h": conn})
+    assert "changed since it was checked" in result.failures[0].msg
+    assert not any(c.startswith("put") for c in conn.commands)

@@ -14,6 +14,15 @@ from k8sboot.errors import InputError
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
 _sha_lock = threading.Lock()
+# local files whose content was checked earlier in the run (the user's binaries, by
+# the binaries phase): uploading anything else under that name is refused
+_pinned: dict[str, str] = {}
+
+
+def pin_sha256(path: Path, sha256: str) -> None:
+    """Only this content may be uploaded from `path` in this run."""
+    with _sha_lock:
+        _pinned[str(path)] = sha256
 
 
 def local_sha256(path: Path) -> str:
@@ -53,8 +62,13 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     if "src" not in args:
         raise InputError("copy needs `src` or `content`")
     src = _resolve_src(ctx, str(args["src"]))
-    return ensure_file(ctx, dest, src, local_sha256(src), args.get("mode"), args.get("owner"),
-                       args.get("group"))
+    digest = local_sha256(src)
+    pinned = _pinned.get(str(src))
+    if pinned is not None and pinned != digest:
+        return ModuleResult(failed=True, msg=f"{src} changed since it was checked at the start of the run "
+                                             f"(sha256 {pinned[:12]}... then, {digest[:12]}... now): "
+                                             "nothing was uploaded; rerun to use the new file")
+    return ensure_file(ctx, dest, src, digest, args.get("mode"), args.get("owner"), args.get("group"))
 
 
 SPEC = ModuleSpec("copy", run, frozenset({"src", "content", "dest", "mode", "owner", "group"}),
