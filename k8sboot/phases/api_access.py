@@ -17,4 +17,4 @@ class ApiAccess:
         api = api_client(ctx.state.admin_kubeconfig)
         changed = ensure_kubelet_api_rbac(api)
         ui.info(f"  apiserver -> kubelet RBAC {'applied' if changed else 'already in place'}")
-        ctx.scratch["api"] = api
+        ctx.learned.api = api

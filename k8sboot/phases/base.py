@@ -10,12 +10,13 @@ from typing import Any, Protocol
 from rich.markup import escape
 
 from k8sboot import ui
-from k8sboot.commands.context import CommandContext
 from k8sboot.connection.pool import ConnectionPool
+from k8sboot.context import CommandContext
 from k8sboot.engine.results import PlayResult
 from k8sboot.engine.runner import Play, Runner, RunOptions, load_roles
 from k8sboot.errors import Interrupted, RunError
 from k8sboot.inventory.model import Host
+from k8sboot.phases.learned import Learned
 from k8sboot.plan import ClusterPlan
 from k8sboot.ui import Reporter
 
@@ -28,10 +29,14 @@ class RunContext:
     pool: ConnectionPool
     options: RunOptions
     reporter: Reporter
-    plan: ClusterPlan | None = None
+    learned: Learned = field(default_factory=Learned)  # what earlier phases found out
+    made_plan: ClusterPlan | None = None  # set by the "plan" phase
     result: PlayResult = field(default_factory=PlayResult)
     timings: list[tuple[str, float]] = field(default_factory=list)
-    scratch: dict[str, Any] = field(default_factory=dict)  # phase-to-phase values
+
+    @property
+    def plan(self) -> ClusterPlan:
+        return Learned.need(self.made_plan, "the cluster plan", "plan")
 
     @property
     def inventory(self):

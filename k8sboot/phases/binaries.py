@@ -27,8 +27,8 @@ class ResolveBinaries:
         resolved = resolve_binaries(settings, default_cache_dir(), inv.path.parent if inv.path else None,
                                     components=wanted)
         write_manifest(ctx.state.ensure(), resolved)
-        ctx.scratch["binaries"] = resolved
-        ctx.scratch["kube_version"] = kubernetes_version(resolved)
+        ctx.learned.binaries = resolved
+        ctx.learned.kube_version = kubernetes_version(resolved)
         for comp, rb in sorted(resolved.items()):
             pin_sha256(rb.path, rb.sha256)  # what reaches the hosts is what was checked here
             ui.info(f"  {comp:<24} {rb.version:<10} {rb.sha256[:12]}  {rb.source}")

@@ -59,7 +59,7 @@ class Connect:
             raise RunError("\n".join(str(e) for e in failures.values()))
         with ThreadPoolExecutor(max_workers=max(1, min(ctx.options.forks, len(hosts)))) as ex:
             facts = dict(zip([h.name for h in hosts], ex.map(lambda h: gather_facts(ctx.pool.get(h)), hosts)))
-        ctx.scratch["facts"] = facts
+        ctx.learned.facts = facts
         for name, f in facts.items():
             ui.info(f"  {name:<12} {f.get('distribution')} {f.get('distribution_version')} "
                     f"{f.get('architecture')} kernel {f.get('kernel')} ({f.get('virtualization_type')})")

@@ -12,16 +12,16 @@ from k8sboot import ui
 from k8sboot.errors import InputError
 from k8sboot.images.pause import DEFAULT_PAUSE_TAG, build_pause_image
 from k8sboot.phases.base import RunContext
+from k8sboot.phases.learned import ImageSet
 
 
 class Images:
     title = "images"
 
     def run(self, ctx: RunContext) -> None:
-        assert ctx.plan is not None
         inv = ctx.inventory
         settings = inv.cluster.get("images") or {}
-        archives: list[dict[str, str]] = []
+        archives: list[tuple[str, str]] = []
         pause = settings.get("pause")
         if pause:
             tar = Path(str(pause.get("archive", ""))).expanduser()
@@ -31,13 +31,12 @@ class Images:
         else:
             tag = DEFAULT_PAUSE_TAG
             tar = build_pause_image(ctx.state.ensure().root / "images" / "pause.tar", tag)
-        archives.append({"src": str(tar), "name": tag})
+        archives.append((str(tar), tag))
         for i, extra in enumerate(settings.get("archives") or []):
             src = Path(str(extra.get("archive", ""))).expanduser()
             if not src.is_file():
                 raise InputError(f"cluster.images.archives[{i}].archive: {src} does not exist",
                                  file=str(inv.path))
-            archives.append({"src": str(src), "name": str(extra["name"])})
-        ctx.plan.image_archives = archives
-        ctx.plan.sandbox_image = tag
+            archives.append((str(src), str(extra["name"])))
+        ctx.learned.images = ImageSet(sandbox_image=tag, archives=tuple(archives))
         ui.info(f"  sandbox image {tag} from {tar}")

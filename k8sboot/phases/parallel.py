@@ -17,7 +17,9 @@ from k8sboot.phases.base import Phase, RunContext
 
 
 @dataclass
-class Together:
+class ConcurrentChains:
+    """Chains of phases run at the same time; each chain runs its phases in order."""
+
     title: str
     chains: list[list[Phase]]
 

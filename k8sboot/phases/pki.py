@@ -12,7 +12,6 @@ class Pki:
     title = "pki"
 
     def run(self, ctx: RunContext) -> None:
-        assert ctx.plan is not None
         result = ensure_pki(ctx.plan.pki_spec(), ctx.state.pki_dir, ctx.plan.api_server_url)
         for w in result.warnings:
             ui.warn(w)

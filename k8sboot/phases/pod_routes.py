@@ -18,10 +18,9 @@ class PodRoutes:
     title = "pod network routes"
 
     def run(self, ctx: RunContext) -> None:
-        assert ctx.plan is not None
         if ctx.options.check:
             return
-        views = ctx.scratch.get("nodes", {})
+        views = ctx.learned.nodes
         hosts = ctx.inventory.hosts_in("nodes")
         cidrs = {h.name: views[h.node_name].pod_cidr for h in hosts if h.node_name in views}
 

@@ -13,6 +13,7 @@ from typing import Any
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
+from k8sboot.phases.learned import Learned
 
 SUPPORTED_OS = {"debian", "ubuntu"}
 OUR_PROCESSES = {"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "kube-proxy",
@@ -71,7 +72,7 @@ class Preflight:
     title = "preflight"
 
     def run(self, ctx: RunContext) -> None:
-        facts = ctx.scratch["facts"]
+        facts = Learned.need(ctx.learned.facts, "the hosts' facts", "connect")
         report = []
         for host in ctx.inventory.hosts.values():
             for p in check_host(host, facts[host.name]):

@@ -14,5 +14,4 @@ class RolePhase:
     group: str
 
     def run(self, ctx: RunContext) -> None:
-        assert ctx.plan is not None
         run_play(ctx, self.title, ctx.inventory.hosts_in(self.group), self.roles, ctx.plan.vars_for_host)

@@ -45,7 +45,7 @@ class Summary:
     title = "summary"
 
     def run(self, ctx: RunContext) -> None:
-        views = ctx.scratch.get("nodes")
+        views = ctx.learned.nodes
         if views:
             ui.console.print(format_table(node_rows(views)), markup=False, highlight=False)
         ui.info(f"\nadmin kubeconfig: {ctx.state.admin_kubeconfig}")

@@ -11,7 +11,7 @@ from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
 from k8sboot.phases.images import Images
-from k8sboot.phases.parallel import Together
+from k8sboot.phases.parallel import ConcurrentChains
 from k8sboot.phases.pki import Pki
 from k8sboot.phases.plan import MakePlan
 from k8sboot.phases.pod_routes import PodRoutes
@@ -28,10 +28,10 @@ def up_phases() -> list[Phase]:
         ResolveBinaries(),                                # check the user's binaries: before any host
         Connect(),                                        # SSH to every host, gather facts
         Preflight(),                                      # OS, swap, ports, kernel: before installing
+        Images(),                                         # the pause image and other archives
         MakePlan(),                                       # roles, addresses, CIDRs, vars per host
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
-        Images(),                                         # the pause image and other archives
-        Together("etcd + control plane | nodes", [
+        ConcurrentChains("etcd + control plane | nodes", [
             [
                 RolePhase("etcd", ["etcd"], "etcd"),      # etcd members, healthy
                 RolePhase("control plane", ["control_plane"], "control_plane"),  # apiserver ready

@@ -58,7 +58,7 @@ class WaitReady:
         if ctx.options.check:
             return
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
-        api = ctx.scratch.get("api") or api_client(ctx.state.admin_kubeconfig)
+        api = ctx.learned.api or api_client(ctx.state.admin_kubeconfig)
         wanted = {h.node_name: h for h in ctx.inventory.hosts_in("nodes")}
         deadline = time.monotonic() + timeout
         started = time.monotonic()
@@ -87,4 +87,4 @@ class WaitReady:
         for h in ctx.inventory.hosts_in("control_plane"):
             if h.in_group("nodes"):
                 ensure_label(api, h.node_name, CONTROL_PLANE_LABEL)
-        ctx.scratch["nodes"] = node_views(api)
+        ctx.learned.nodes = node_views(api)

@@ -1,0 +1,46 @@
+"""What every command starts from: the inventory, the state dir, connections, templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8sboot import ui
+from k8sboot.connection.known_hosts import KnownHosts
+from k8sboot.connection.pool import ConnectionPool
+from k8sboot.engine.pending_handlers import PendingHandlers
+from k8sboot.engine.runner import RunOptions
+from k8sboot.engine.templating import Templar
+from k8sboot.inventory.model import Inventory
+from k8sboot.state import ClusterState
+
+
+@dataclass
+class CommandContext:
+    inventory: Inventory
+    state: ClusterState
+    templates_dirs: list[Path]  # user overrides first, shipped templates last
+    roles_dirs: list[Path]
+    accept_new_host_keys: bool = False
+    connect_timeout: float = 10.0
+    forks: int = 10
+
+    def pool(self) -> ConnectionPool:
+        # rich markup would eat "[host]:port" (known_hosts' spelling off port 22)
+        from rich.markup import escape
+
+        kh = KnownHosts(
+            self.state.ensure().known_hosts,
+            accept_changed=self.accept_new_host_keys,
+            on_new_key=lambda msg: ui.info(escape(msg)),
+            on_changed_key=ui.warn,  # prints its text as it is
+        )
+        return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums")
+
+    def run_options(self, **options: Any) -> RunOptions:
+        """Options of a run on this cluster: handlers an earlier run owes are in its state dir."""
+        return RunOptions(**options, pending=PendingHandlers(self.state.root / "pending-handlers.json"))
+
+    def templar(self) -> Templar:
+        return Templar(self.templates_dirs)
