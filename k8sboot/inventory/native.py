@@ -119,7 +119,9 @@ def _connection(spec: dict[str, Any], what: str, file: str) -> dict[str, Any]:
 def _check_group_name(group: Any, what: str, file: str, line: int | None) -> None:
     if group in ROLE_GROUPS:
         return
-    hint = (f"; did you mean '{ROLE_ALIASES[group]}'?" if group in ROLE_ALIASES
+    # a list or mapping where a name belongs is unhashable: no alias lookup for it
+    alias = ROLE_ALIASES.get(group) if isinstance(group, str) else None
+    hint = (f"; did you mean '{alias}'?" if alias
             else suggest(group, ROLE_GROUPS))
     raise InputError(f"unknown {what}{hint} (native inventories use only "
                      f"{', '.join(ROLE_GROUPS)})", file=file, line=line)
