@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k8sboot import cluster_layout as layout
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.pki import PkiSpec, files_for_host, remote_mode
@@ -29,7 +30,7 @@ DEFAULTS = {
     "pod_cidr": "10.244.0.0/16",
     "service_cidr": "10.96.0.0/12",
     "node_cidr_mask_size": 24,
-    "apiserver_port": 6443,
+    "apiserver_port": layout.APISERVER_PORT,
 }
 
 
@@ -63,24 +64,29 @@ class ClusterPlan:
     # -- who does what ---------------------------------------------------------
     @property
     def etcd_hosts(self) -> list[Host]:
-        return self.inventory.hosts_in("etcd")
+        return self.inventory.hosts_in(layout.ETCD)
 
     @property
     def control_planes(self) -> list[Host]:
-        return self.inventory.hosts_in("control_plane")
+        return self.inventory.hosts_in(layout.CONTROL_PLANE)
 
     @property
     def nodes(self) -> list[Host]:
-        return self.inventory.hosts_in("nodes")
+        return self.inventory.hosts_in(layout.NODES)
 
     @property
     def api_server_url(self) -> str:
         endpoint = self.settings.get("api_endpoint")
         if endpoint:
             return str(endpoint)
-        ip = node_ip(self.control_planes[0])
-        host = f"[{ip}]" if ":" in ip else ip
-        return f"https://{host}:{self.settings['apiserver_port']}"
+        return layout.https_url(node_ip(self.control_planes[0]), int(self.settings["apiserver_port"]))
+
+    @staticmethod
+    def etcd_ports(host: Host) -> tuple[int, int]:
+        """(client, peer) ports of this host's etcd member: what it listens on is what others dial."""
+        v = host.vars
+        return (int(v.get("etcd_client_port", layout.ETCD_CLIENT_PORT)),
+                int(v.get("etcd_peer_port", layout.ETCD_PEER_PORT)))
 
     def etcd_name(self, host: Host) -> str:
         return str(host.vars.get("etcd_member_name") or host.name)
@@ -107,16 +113,34 @@ class ClusterPlan:
             nodes=tuple(Node(h.node_name, (node_ip(h),)) for h in self.nodes),
         )
 
+    def remote_dirs(self, host: Host) -> dict[str, str]:
+        """Where configs and certificates go on this host: the layout's, unless the inventory moves them."""
+        return {key: str(host.vars.get(key) or default) for key, default in layout.REMOTE_DIR_VARS.items()}
+
     def pki_files(self, host: Host) -> dict[str, list[dict[str, str]]]:
-        """Per role group, the certificate files this host receives: [{src, dest, mode}]."""
+        """Per role group, the certificate files this host receives: [{src, dest, mode}].
+
+        The destinations follow the host's `k8s_pki_dir` / `etcd_pki_dir`, the same
+        vars the units are rendered with, so moving one moves both.
+        """
+        dirs = self.remote_dirs(host)
+        moves = [(layout.K8S_PKI_DIR, dirs["k8s_pki_dir"]), (layout.ETCD_PKI_DIR, dirs["etcd_pki_dir"]),
+                 (layout.K8S_CONFIG_DIR, dirs["k8s_config_dir"])]
+
+        def moved(dest: str) -> str:
+            for default, actual in moves:
+                if dest.startswith(default + "/"):
+                    return actual.rstrip("/") + dest[len(default):]
+            return dest
+
         out: dict[str, list[dict[str, str]]] = {}
-        for group in ("etcd", "control_plane", "nodes"):
+        for group in layout.ROLE_GROUPS:
             if not host.in_group(group):
                 out[group] = []
                 continue
             files = files_for_host([group], host.name, host.node_name, self.etcd_name(host), self.pki_dir)
             out[group] = [
-                {"src": str(src), "dest": dest, "mode": format(remote_mode(dest), "04o")}
+                {"src": str(src), "dest": moved(dest), "mode": format(remote_mode(dest), "04o")}
                 for dest, src in sorted(files.items())
             ]
         return out
@@ -144,9 +168,14 @@ class ClusterPlan:
             "address": host.address,
             "etcd_name": self.etcd_name(host),
             "etcd_initial_cluster": ",".join(
-                f"{self.etcd_name(h)}=https://{node_ip(h)}:2380" for h in self.etcd_hosts
+                f"{self.etcd_name(h)}={layout.https_url(node_ip(h), self.etcd_ports(h)[1])}"
+                for h in self.etcd_hosts
             ),
-            "etcd_servers": ",".join(f"https://{node_ip(h)}:2379" for h in self.etcd_hosts),
+            "etcd_servers": ",".join(layout.https_url(node_ip(h), self.etcd_ports(h)[0])
+                                     for h in self.etcd_hosts),
+            "etcd_client_port": self.etcd_ports(host)[0],
+            "etcd_peer_port": self.etcd_ports(host)[1],
+            **self.remote_dirs(host),
             "k8sboot_binaries": self.binaries,
             "k8sboot_pki_files": self.pki_files(host),
             "k8sboot_image_archives": self.image_archives,

@@ -11,16 +11,12 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from k8sboot.cluster_layout import GROUP_UNITS, NODES
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.state import ClusterState
 
-# the units each role group runs (the roles' systemd units)
-UNITS_BY_GROUP: dict[str, tuple[str, ...]] = {
-    "etcd": ("etcd",),
-    "control_plane": ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
-    "nodes": ("containerd", "kubelet", "kube-proxy"),
-}
+UNITS_BY_GROUP = GROUP_UNITS  # the units each role group runs
 RESOURCES = ("cpu", "memory", "pods")
 INFO_FIELDS = {  # API name -> ours
     "kernelVersion": "kernel_version",
@@ -206,7 +202,7 @@ def gather(
         api = api_future.result()
     raw_nodes = api.pop("nodes")
     nodes = (
-        nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in("nodes")])
+        nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in(NODES)])
         if api["reachable"]
         else []
     )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from k8sboot import cluster_layout as groups
+from k8sboot.cluster_layout import REMOTE_BIN_DIR
+
 ETCD = "etcd"
 ETCDCTL = "etcdctl"
 KUBE_APISERVER = "kube-apiserver"
@@ -35,12 +38,10 @@ KUBE_SERVER: tuple[str, ...] = (
 KUBE_BUILDABLE: tuple[str, ...] = KUBE_SERVER + (KUBECTL,)
 
 GROUP_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "etcd": (ETCD, ETCDCTL),
-    "control_plane": (KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBECTL),
-    "nodes": (KUBELET, KUBE_PROXY),
+    groups.ETCD: (ETCD, ETCDCTL),
+    groups.CONTROL_PLANE: (KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBECTL),
+    groups.NODES: (KUBELET, KUBE_PROXY),
 }
-
-REMOTE_BIN_DIR = "/usr/local/bin"
 
 
 def remote_path(component: str) -> str:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from k8sboot import ui
+from k8sboot.cluster_layout import CONTROL_PLANE, ETCD
 from k8sboot.commands import up as up_command
 from k8sboot.commands.context import build_context
 from k8sboot.errors import InputError
@@ -63,7 +64,7 @@ def remove_node(args: Any) -> int:
         host = inv.hosts.get(args.name)
         if host is None:
             raise InputError(f"no host {args.name!r} in the inventory", file=str(inv.path))
-        if host.in_group("control_plane") or host.in_group("etcd"):
+        if host.in_group(CONTROL_PLANE) or host.in_group(ETCD):
             raise InputError(f"{args.name} runs etcd or the control plane: remove-node removes workers only")
         return [DeleteNode(host), ResetHosts([host.name])]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8sboot.cluster_layout import NODES
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
 from k8sboot.plan import node_ip
@@ -21,7 +22,7 @@ class PodRoutes:
         if ctx.options.check:
             return
         views = ctx.learned.nodes
-        hosts = ctx.inventory.hosts_in("nodes")
+        hosts = ctx.inventory.hosts_in(NODES)
         cidrs = {h.name: views[h.node_name].pod_cidr for h in hosts if h.node_name in views}
 
         def vars_for(host: Host) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from k8sboot.cluster_layout import GROUP_PORTS, NODES
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
@@ -18,11 +19,6 @@ from k8sboot.phases.learned import Learned
 SUPPORTED_OS = {"debian", "ubuntu"}
 OUR_PROCESSES = {"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "kube-proxy",
                  "containerd"}
-PORTS = {
-    "etcd": {2379: "etcd client", 2380: "etcd peer"},
-    "control_plane": {6443: "kube-apiserver", 10257: "kube-controller-manager", 10259: "kube-scheduler"},
-    "nodes": {10250: "kubelet", 10249: "kube-proxy metrics", 10256: "kube-proxy health"},
-}
 NODE_COMMANDS = ("containerd", "ctr", "runc", "iptables", "ip")
 
 
@@ -45,14 +41,14 @@ def check_host(host: Host, facts: dict[str, Any]) -> list[str]:
     if facts.get("sudo_ok") is False:
         problems.append(f"become: `sudo -n true` fails for user {host.user} (passwordless sudo needed)")
     listening: dict[int, str] = facts.get("listening", {})
-    for group, ports in PORTS.items():
+    for group, ports in GROUP_PORTS.items():
         if not host.in_group(group):
             continue
         for port, what in ports.items():
             owner = listening.get(port)
             if owner and not any(owner.startswith(p) for p in OUR_PROCESSES):
                 problems.append(f"port {port} ({what}) is in use by {owner}")
-    if host.in_group("nodes"):
+    if host.in_group(NODES):
         if int(facts.get("swap_devices", "0") or 0) > 0:
             problems.append("swap is on: the kubelet refuses to run with swap (swapoff -a, and remove it "
                             "from /etc/fstab)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from k8sboot import ui
 from k8sboot.phases.base import RunContext
@@ -11,14 +11,14 @@ from k8sboot.phases.base import RunContext
 def _age(ts: datetime | None) -> str:
     if ts is None:
         return "?"
-    secs = int((datetime.now(timezone.utc) - ts).total_seconds())
+    secs = int((datetime.now(UTC) - ts).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
 
 
-def node_rows(views: dict) -> list[list[str]]:  # noqa: ANN001
+def node_rows(views: dict) -> list[list[str]]:
     rows = [["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
              "KERNEL-VERSION", "CONTAINER-RUNTIME"]]
     for name in sorted(views):

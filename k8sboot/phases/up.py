@@ -6,6 +6,7 @@ idempotent: a second `up` with the same input changes nothing.
 
 from __future__ import annotations
 
+from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
 from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
@@ -33,12 +34,12 @@ def up_phases() -> list[Phase]:
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         ConcurrentChains("etcd + control plane | nodes", [
             [
-                RolePhase("etcd", ["etcd"], "etcd"),      # etcd members, healthy
-                RolePhase("control plane", ["control_plane"], "control_plane"),  # apiserver ready
+                RolePhase("etcd", ["etcd"], ETCD),        # etcd members, healthy
+                RolePhase("control plane", ["control_plane"], CONTROL_PLANE),  # apiserver ready
                 ApiAccess(),                              # RBAC: apiserver -> kubelet
             ],
             # containerd, CNI, kubelet, kube-proxy: kubelets register once the apiserver is up
-            [RolePhase("nodes", ["node"], "nodes")],
+            [RolePhase("nodes", ["node"], NODES)],
         ]),
         WaitReady(),                                      # every node Ready in the API
         PodRoutes(),                                      # routes between the nodes' pod CIDRs

@@ -12,14 +12,15 @@ import time
 
 from k8sboot import ui
 from k8sboot.cluster_api import CONTROL_PLANE_LABEL, api_client, ensure_label, node_views
+from k8sboot.cluster_layout import CONTROL_PLANE, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
 
-NODE_UNITS = ("containerd", "kubelet", "kube-proxy")
+NODE_UNITS = GROUP_UNITS[NODES]
 
 
-ERROR_LINE = re.compile(r"error|fail|fatal|unable|refused|denied|^[EF]\d{4} ", re.I)
+ERROR_LINE = re.compile(r"error|fail|fatal|unable|refused|denied|^[EF]\d{4} ", re.IGNORECASE)
 
 
 def relevant_lines(journal: str, errors: int = 8, tail: int = 5) -> list[str]:
@@ -31,7 +32,7 @@ def relevant_lines(journal: str, errors: int = 8, tail: int = 5) -> list[str]:
     return [ln[:300] for ln in picked + (["..."] if picked and last else []) + last]
 
 
-def diagnose(conn: SSHConnection, node: str, view) -> str:  # noqa: ANN001
+def diagnose(conn: SSHConnection, node: str, view) -> str:
     lines = [f"node {node} ({conn.name}, {conn.address}) is not Ready"]
     if view is None:
         lines.append("  it never registered with the apiserver")
@@ -59,7 +60,7 @@ class WaitReady:
             return
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.learned.api or api_client(ctx.state.admin_kubeconfig)
-        wanted = {h.node_name: h for h in ctx.inventory.hosts_in("nodes")}
+        wanted = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         last = ""
@@ -84,7 +85,7 @@ class WaitReady:
                 raise RunError(f"nodes not Ready after {timeout:.0f}s:\n" + "\n".join(report))
             time.sleep(1)
         ui.info(f"  {time.monotonic() - started:5.1f}s all {len(wanted)} node(s) Ready")
-        for h in ctx.inventory.hosts_in("control_plane"):
-            if h.in_group("nodes"):
+        for h in ctx.inventory.hosts_in(CONTROL_PLANE):
+            if h.in_group(NODES):
                 ensure_label(api, h.node_name, CONTROL_PLANE_LABEL)
         ctx.learned.nodes = node_views(api)

@@ -39,13 +39,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
 from k8sboot.errors import InputError
 from k8sboot.pki import layout as L
 from k8sboot.pki.files import PRIVATE_MODE, PUBLIC_MODE
 
-ROLE_CONTROL_PLANE = "control_plane"
-ROLE_ETCD = "etcd"
-ROLE_NODES = "nodes"
+ROLE_CONTROL_PLANE = CONTROL_PLANE
+ROLE_ETCD = ETCD
+ROLE_NODES = NODES
 
 _K = L.K8S_PKI
 _E = L.ETCD_PKI

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from k8sboot.cluster_layout import ETCD_PKI_DIR, K8S_CONFIG_DIR, K8S_PKI_DIR
+
 # Local "stems": a path under pki_dir without the .crt/.key suffix.
 CA = "ca"
 ETCD_CA = "etcd/ca"
@@ -82,9 +84,9 @@ class PkiLayout:
 
 
 # Remote locations.
-K8S_DIR = "/etc/kubernetes"
-K8S_PKI = "/etc/kubernetes/pki"
-ETCD_PKI = "/etc/etcd/pki"
+K8S_DIR = K8S_CONFIG_DIR
+K8S_PKI = K8S_PKI_DIR
+ETCD_PKI = ETCD_PKI_DIR
 
 
 def remote_kubeconfig(component: str) -> str:
