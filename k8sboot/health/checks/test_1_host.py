@@ -7,6 +7,7 @@ import warnings
 
 from testinfra.host import Host as InfraHost
 
+from k8sboot import cluster_layout as layout
 from k8sboot.binaries import components as comps
 from k8sboot.binaries.probe import (
     _VERSION_COMMANDS,  # the same questions `binaries list` asks locally
@@ -16,8 +17,8 @@ from k8sboot.health.certs import expired, expiring, kubeconfig_certs, load_pem_c
 from k8sboot.health.results import HealthWarning
 from k8sboot.inventory.model import Host
 
-CERT_DIRS = ("/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd", "/etc/etcd/pki")
-SECRET_DIRS = ("/etc/kubernetes", "/etc/etcd")
+CERT_DIRS = (layout.K8S_PKI_DIR, f"{layout.K8S_PKI_DIR}/etcd", layout.ETCD_PKI_DIR)
+SECRET_DIRS = (layout.K8S_CONFIG_DIR, "/etc/etcd")
 
 
 def _expected(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.group("nodes")
+from k8sboot import cluster_layout as layout
+
+pytestmark = pytest.mark.group(layout.NODES)
 
 SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"}
 

@@ -6,18 +6,19 @@ import json
 
 import pytest
 
+from k8sboot import cluster_layout as layout
 from k8sboot.health.remote import http_request
 from k8sboot.health.units import assert_listening, assert_unit_running_and_enabled
 
-pytestmark = pytest.mark.group("etcd")
+pytestmark = pytest.mark.group(layout.ETCD)
 
-PKI = "/etc/etcd/pki"
+PKI = layout.ETCD_PKI_DIR
 CLIENT = {
     "cacert": f"{PKI}/ca.crt",
     "cert": f"{PKI}/healthcheck-client.crt",
     "key": f"{PKI}/healthcheck-client.key",
 }
-URL = "https://127.0.0.1:2379"
+URL = layout.https_url("127.0.0.1", layout.ETCD_CLIENT_PORT)
 
 
 def test_etcd_running(host):
@@ -27,7 +28,7 @@ def test_etcd_running(host):
 
 def test_etcd_client_port(host):
     """etcd client port 2379 listening"""
-    assert_listening(host, 2379, "etcd clients")
+    assert_listening(host, layout.ETCD_CLIENT_PORT, "etcd clients")
 
 
 def test_etcd_health(host):
@@ -46,7 +47,7 @@ def test_etcd_members(host, inventory, plan):
     names = sorted(
         m.get("name") or f"(unstarted {','.join(m.get('peerURLs') or [])})" for m in members
     )
-    expected = sorted(plan.etcd_name(h) for h in inventory.hosts_in("etcd"))
+    expected = sorted(plan.etcd_name(h) for h in inventory.hosts_in(layout.ETCD))
     assert names == expected, (
         f"members {', '.join(names)}; the inventory's etcd group: {', '.join(expected)}"
     )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from k8sboot import cluster_layout as layout
 from k8sboot.health.certs import normalise_address, san_values
 from k8sboot.health.remote import http_request
 from k8sboot.health.units import assert_listening, assert_unit_running_and_enabled
 from k8sboot.plan import node_ip
 
-pytestmark = pytest.mark.group("control_plane")
+pytestmark = pytest.mark.group(layout.CONTROL_PLANE)
 
-UNITS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-PORTS = {6443: "kube-apiserver", 10257: "kube-controller-manager", 10259: "kube-scheduler"}
-CA = "/etc/kubernetes/pki/ca.crt"
+UNITS = layout.GROUP_UNITS[layout.CONTROL_PLANE]
+PORTS = layout.GROUP_PORTS[layout.CONTROL_PLANE]
+CA = f"{layout.K8S_PKI_DIR}/ca.crt"
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from k8sboot import cluster_layout as layout
 from k8sboot.health.remote import http_request
 from k8sboot.health.units import assert_unit_running_and_enabled
 
-pytestmark = pytest.mark.group("nodes")
+pytestmark = pytest.mark.group(layout.NODES)
 
-UNITS = ("containerd", "kubelet", "kube-proxy")
+UNITS = layout.GROUP_UNITS[layout.NODES]
 
 
 @pytest.mark.parametrize("unit", UNITS)

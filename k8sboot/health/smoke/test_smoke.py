@@ -8,16 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from k8sboot import cluster_layout as layout
 from k8sboot.health.remote import http_request
 from k8sboot.smoke.deployment import SmokeDeployment, deploy, remove
 
-pytestmark = pytest.mark.group("nodes")
+pytestmark = pytest.mark.group(layout.NODES)
 
 
 @pytest.fixture(scope="module")
 def smoke(inventory, cluster_state, kube_api) -> Iterator[SmokeDeployment]:
     try:
-        yield deploy(inventory.hosts_in("nodes"), cluster_state, kube_api)
+        yield deploy(inventory.hosts_in(layout.NODES), cluster_state, kube_api)
     finally:
         if not remove(kube_api):
             pytest.fail("namespace k8sboot-smoke was not gone within 90s of its deletion")
