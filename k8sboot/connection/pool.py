@@ -46,11 +46,14 @@ class ConnectionPool:
             return {}
         try:
             data = json.loads(f.read_text())
-        except ValueError:
+        except (OSError, ValueError, RecursionError):
+            return {}  # only a cache: a damaged one means hashing again
+        if not isinstance(data, dict) or data.get("address") != address:
             return {}
-        if data.get("address") != address:
+        files = data.get("files")
+        if not isinstance(files, dict):
             return {}
-        return {k: (v[0], v[1]) for k, v in data.get("files", {}).items()}
+        return {str(k): (str(v[0]), str(v[1])) for k, v in files.items() if isinstance(v, list) and len(v) == 2}
 
     def _save_checksums(self, conn: SSHConnection) -> None:
         f = self._checksums_file(conn.name)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 
 KEYWORDS = {
@@ -70,19 +71,10 @@ def _as_list(value: Any) -> list[str]:
     return [str(value)]
 
 
-# Ansible's own spellings of booleans; anything else is a mistake, not "true"
-_TRUE = {"yes", "on", "1", "true", "y", "t"}
-_FALSE = {"no", "off", "0", "false", "n", "f"}
-
-
 def keyword_bool(value: Any, key: str, where: str, file: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if isinstance(value, str | int) else None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise InputError(f"{where}: {key} must be a boolean (true/false, yes/no), got {value!r}", file=file)
 
 

@@ -11,13 +11,12 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import ROLE_GROUPS, Inventory
 from k8sboot.inventory.yaml_lines import line_of
 
 # Ansible's own truthy/falsy spellings (module_utils.parsing.convert_bool).
-_TRUE = {"y", "yes", "on", "1", "true", "t"}
-_FALSE = {"n", "no", "off", "0", "false", "f"}
 
 
 def suggest(word: Any, choices: Iterable[str]) -> str:
@@ -65,12 +64,9 @@ def _ascii_digits(text: str) -> bool:
 
 def as_bool(value: Any, what: str, file: str, line: int | None) -> bool:
     """As Ansible reads a boolean: yes/no, true/false, on/off, 1/0 (y/n, t/f), any case."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise InputError(f"{what} must be true or false (or yes/no, on/off, 1/0), not "
                      f"{short(value)}", file=file, line=line)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k8sboot.booleans import parse_bool
 from k8sboot.connection.deadline import TaskConnection
 from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
@@ -78,20 +79,12 @@ class ModuleSpec:
             raise InputError(f"{where}: {self.name} needs {', '.join(sorted(missing))}")
 
 
-_TRUE = {"yes", "on", "1", "true", "y", "t"}
-_FALSE = {"no", "off", "0", "false", "n", "f"}
-
-
 def module_bool(args: dict[str, Any], key: str) -> bool:
     """A boolean argument as Ansible reads one: its spellings of true and false, nothing else."""
     value = args.get(key, False)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise InputError(f"argument {key} must be a boolean (true/false, yes/no), got {value!r}")
 
 
