@@ -1,24 +1,32 @@
-"""Where the shipped roles/ and templates/ live.
+"""Where the shipped roles/, templates/, inventory/ and vagrant/ live.
 
-They sit at the top of the source tree (as the user asked), beside the
-package; an installed copy keeps them under <prefix>/share/k8sboot.
+In the source tree (a checkout, or an editable install of it) they sit at the
+top, beside the package, as the user asked. An installed wheel carries them
+inside the package, as k8sboot/_data/<dir>/ (pyproject.toml maps the top-level
+directories there at build time; nothing is copied in the source tree).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_SOURCE_ROOT = _PACKAGE_DIR.parent
+_WHEEL_DATA = _PACKAGE_DIR / "_data"
 
 
 def _data_root() -> Path:
-    if (_SOURCE_ROOT / "roles").is_dir():
+    # The package's own copy first: an installed k8sboot sits in site-packages, whose
+    # parent directories say nothing about k8sboot (any of them may hold a `roles/`).
+    if (_WHEEL_DATA / "roles").is_dir():
+        return _WHEEL_DATA
+    if (_SOURCE_ROOT / "roles").is_dir() and (_SOURCE_ROOT / "templates").is_dir():
         return _SOURCE_ROOT
-    return Path(sys.prefix) / "share" / "k8sboot"
+    return _WHEEL_DATA  # neither: the errors name where an install keeps them
 
 
 DATA_ROOT = _data_root()
 ROLES_DIR = DATA_ROOT / "roles"
 TEMPLATES_DIR = DATA_ROOT / "templates"
 INVENTORY_DIR = DATA_ROOT / "inventory"
+VAGRANT_DIR = DATA_ROOT / "vagrant"
