@@ -19,7 +19,7 @@ def run(args: Any) -> int:
     ui.info(f"base image {image.recipe_hash}: disk {image.disk}, kernel {image.kernel} "
             f"({time.monotonic() - started:.1f}s)")
     if getattr(args, "format", "disk") == "vagrant-libvirt":
-        from k8sboot.providers.vagrant_box import ensure_box
+        from k8sboot.image.vagrant_box import ensure_box
 
         box_started = time.monotonic()
         box = ensure_box(image, ui.info, force=args.force)

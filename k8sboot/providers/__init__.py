@@ -11,7 +11,7 @@ import importlib
 from k8sboot.errors import InputError
 from k8sboot.providers.base import Provider
 
-PROVIDER_MODULES = {"libvirt": "k8sboot.providers.libvirt", "vagrant": "k8sboot.providers.vagrant"}
+PROVIDER_MODULES = {"libvirt": "k8sboot.providers.libvirt.provider", "vagrant": "k8sboot.providers.vagrant.provider"}
 
 
 def provider_for(name: str) -> Provider:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k8sboot.providers.vagrant_cleanup import volume_belongs
+from k8sboot.providers.vagrant.cleanup import volume_belongs
 
 
 def test_volumes_of_a_domain_and_nothing_else():

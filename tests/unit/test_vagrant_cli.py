@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from k8sboot.errors import InputError, RunError
-from k8sboot.providers.vagrant_cli import Vagrant, error_tail, find_vagrant, log_line
+from k8sboot.providers.vagrant.cli import Vagrant, error_tail, find_vagrant, log_line
 
 
 def fake_vagrant(bin_dir: Path, script: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from k8sboot.providers.vagrant_netcheck import conflicts, ipv4_of
+from k8sboot.providers.vagrant.netcheck import conflicts, ipv4_of
 
 N = ipaddress.IPv4Network
 WANTED = {"k8sboot-c-private": ("cluster.provider.network", N("192.168.56.0/24")),

@@ -14,14 +14,14 @@ import pytest
 from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
 from k8sboot.inventory.model import Host
-from k8sboot.providers.vagrant_settings import (
+from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     domain_name,
     management_network_name,
     network_name,
     vagrant_hosts,
 )
-from k8sboot.providers.vagrant_spec import allocate_addresses, build_spec
+from k8sboot.providers.vagrant.spec import allocate_addresses, build_spec
 
 REPO = Path(__file__).resolve().parents[2]
 NET = ipaddress.IPv4Network("192.168.56.0/24")
@@ -145,7 +145,7 @@ def test_a_size_that_is_not_a_number_is_an_input_error(tmp_path):
 
 def test_the_module_prints_the_spec_for_the_vagrantfile(tmp_path):
     env = {**os.environ, "K8SBOOT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "k8sboot.providers.vagrant_spec", "-i",
+    done = subprocess.run([sys.executable, "-m", "k8sboot.providers.vagrant.spec", "-i",
                            str(REPO / "inventory" / "vagrant.yml")], capture_output=True,
                           text=True, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr
@@ -155,7 +155,7 @@ def test_the_module_prints_the_spec_for_the_vagrantfile(tmp_path):
 
 
 def test_the_module_reports_a_bad_inventory_on_stderr(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "k8sboot.providers.vagrant_spec", "-i",
+    done = subprocess.run([sys.executable, "-m", "k8sboot.providers.vagrant.spec", "-i",
                            str(tmp_path / "missing.yml")], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert done.returncode == 2

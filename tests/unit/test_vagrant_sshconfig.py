@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from k8sboot.errors import RunError
-from k8sboot.providers.vagrant_sshconfig import parse_ssh_config
+from k8sboot.providers.vagrant.sshconfig import parse_ssh_config
 
 # what Vagrant 2.3 prints for two vagrant-libvirt machines (our box's own key)
 TWO_MACHINES = """\

@@ -12,7 +12,7 @@ k8sboot writes it to the cluster's Vagrant working dir and points
 ``K8SBOOT_VAGRANT_SPEC`` at it. Run by hand (``vagrant up`` in vagrant/), the
 Vagrantfile asks for it instead:
 
-    python3 -m k8sboot.providers.vagrant_spec -i inventory/vagrant.yml
+    python3 -m k8sboot.providers.vagrant.spec -i inventory/vagrant.yml
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.base import Machines
-from k8sboot.providers.vagrant_settings import (
+from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     choose_driver,
     domain_prefix,
@@ -140,7 +140,7 @@ def write_spec(path: Path, spec: dict[str, Any]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the spec for an inventory (what the Vagrantfile runs when used by hand)."""
-    parser = argparse.ArgumentParser(prog="python3 -m k8sboot.providers.vagrant_spec")
+    parser = argparse.ArgumentParser(prog="python3 -m k8sboot.providers.vagrant.spec")
     parser.add_argument("-i", "--inventory", required=True)
     args = parser.parse_args(argv)
     from k8sboot.commands.context import build_context

@@ -42,10 +42,10 @@ from k8sboot.errors import InputError, K8sbootError
 from k8sboot.image import BaseImage
 from k8sboot.image import build as image_build
 from k8sboot.image.recipe import DISK_SIZE
+from k8sboot.image.vagrant_rootfs import USER, add_vagrant_user
 from k8sboot.providers.base import Log, ensure_keypair, public_key_of
-from k8sboot.providers.vagrant_cli import error_tail, find_vagrant
-from k8sboot.providers.vagrant_rootfs import USER, add_vagrant_user
-from k8sboot.providers.vagrant_settings import DEFAULT_BOX
+from k8sboot.providers.vagrant.cli import error_tail, find_vagrant
+from k8sboot.providers.vagrant.settings import DEFAULT_BOX
 
 BOX_FORMAT_VERSION = 2  # bump when the box's content changes in a way the recipe hash misses
 PROVIDER = "libvirt"
@@ -255,7 +255,7 @@ def added_box_id(name: str) -> str | None:
 
 def _prune_pool(name: str, log: Log) -> None:
     """Old images of this box in libvirt's pool: best effort (libvirtd may be down)."""
-    from k8sboot.providers.vagrant_cleanup import prune_box_volumes
+    from k8sboot.providers.vagrant.cleanup import prune_box_volumes
 
     try:
         prune_box_volumes(VAGRANT_LIBVIRT_URI, VAGRANT_LIBVIRT_POOL, name, log)

@@ -36,13 +36,13 @@ from typing import TypeVar
 
 import libvirt
 
+from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.errors import InputError, RunError
 from k8sboot.image import BaseImage, ensure_base_image
 from k8sboot.image.recipe import DISK_SIZE, SEED_LABEL
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.providers.base import Log, Machines, ensure_keypair, public_key_of, wait_for_ssh
-from k8sboot.providers.libvirt_connection import connect
+from k8sboot.providers.libvirt.connection import connect
 from k8sboot.state import ClusterState
 
 PROVIDER = "libvirt"

@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.errors import InputError, RunError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.paths import DATA_ROOT
-from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.providers.base import Log, Machines, wait_for_ssh
-from k8sboot.providers.vagrant_cli import Vagrant, find_vagrant
-from k8sboot.providers.vagrant_netcheck import check_ranges
-from k8sboot.providers.vagrant_settings import (
+from k8sboot.providers.vagrant.cli import Vagrant, find_vagrant
+from k8sboot.providers.vagrant.netcheck import check_ranges
+from k8sboot.providers.vagrant.settings import (
     DEFAULT_BOX,
     PROVIDER,
     VagrantSettings,
@@ -39,8 +39,8 @@ from k8sboot.providers.vagrant_settings import (
     vagrant_hosts,
     workdir,
 )
-from k8sboot.providers.vagrant_spec import build_spec, write_spec
-from k8sboot.providers.vagrant_sshconfig import parse_ssh_config
+from k8sboot.providers.vagrant.spec import build_spec, write_spec
+from k8sboot.providers.vagrant.sshconfig import parse_ssh_config
 from k8sboot.state import ClusterState
 
 VAGRANTFILE = DATA_ROOT / "vagrant" / "Vagrantfile"
@@ -74,7 +74,7 @@ def _check_hosts(hosts: list[Host]) -> None:
 
 
 def _check_box(settings: VagrantSettings) -> None:
-    from k8sboot.providers.vagrant_box import box_installed
+    from k8sboot.image.vagrant_box import box_installed
 
     if box_installed(settings.box):
         return
@@ -185,7 +185,7 @@ def stop(inventory: Inventory, state: ClusterState, log: Log = print) -> None:
 
 def destroy(inventory: Inventory, state: ClusterState, log: Log = print) -> None:
     """`vagrant destroy -f`, then remove what it leaves of this cluster; forget the machines."""
-    from k8sboot.providers.vagrant_cleanup import remove_leftovers
+    from k8sboot.providers.vagrant.cleanup import remove_leftovers
 
     settings = VagrantSettings.from_inventory(inventory)
     machines = state.machines()

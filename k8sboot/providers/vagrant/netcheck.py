@@ -47,7 +47,7 @@ def conflicts(existing: dict[str, Net | None], wanted: dict[str, tuple[str, Net]
 
 def existing_networks(uri: str) -> dict[str, Net | None]:
     """Every libvirt network (active or not) and its IPv4 range."""
-    from k8sboot.providers.libvirt_connection import connect
+    from k8sboot.providers.libvirt.connection import connect
 
     with connect(uri) as conn:
         return {net.name(): ipv4_of(net.XMLDesc(0)) for net in conn.listAllNetworks(0)}

@@ -15,9 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from k8sboot.providers.base import Log
-from k8sboot.providers.libvirt_connection import connect
-
-
+from k8sboot.providers.libvirt.connection import connect
 
 
 def volume_belongs(volume: str, domains: Iterable[str]) -> bool:
