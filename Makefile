@@ -51,3 +51,11 @@ bench: deps binaries image lab
 
 clean: lab-down
 	rm -rf $(VENV)
+
+# a wheel with roles/, templates/, inventory/ and the Vagrantfile inside, into dist/
+# (build isolation: pip fetches the setuptools pyproject.toml asks for; a fresh build/ so
+# nothing deleted from the tree lingers in the wheel)
+.PHONY: wheel
+wheel: venv
+	rm -rf build
+	$(PY) -m pip wheel --no-deps -w dist .
