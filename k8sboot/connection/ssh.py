@@ -337,7 +337,10 @@ class SSHConnection:
             steps.append(f"chown {shlex.quote(owner)} {tmp}")
         steps.append(f"mv -f {tmp} {q}")
         steps.append(f"stat -c {shlex.quote(STAT_SIGNATURE)} {q}")
-        script = " && ".join(steps) + f" || {{ rc=$?; rm -f {tmp}; exit $rc; }}"
+        # whatever ends this script (a check that fails, the deadline's TERM, a connection
+        # cut under it: then writing to stderr would kill it by SIGPIPE) removes the temporary
+        script = (f"trap '' PIPE; trap {shlex.quote(f'rm -f {tmp}')} EXIT; trap 'exit 143' HUP INT TERM; "
+                  + " && ".join(steps))
         if isinstance(content, Path):
             with content.open("rb") as f:
                 return self.run(script, become=become, stdin=f, timeout=timeout)
