@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from k8sboot.errors import InputError
+
+if TYPE_CHECKING:
+    from k8sboot.providers.machine import Machine
 
 # the fields of a machines.json record that are read back, and their JSON types
 _MACHINE_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -92,8 +96,10 @@ class ClusterState:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)
 
-    def machines(self) -> dict[str, dict[str, Any]]:
-        """name -> {address, port, user, key, ...}; checked, because every command reads it."""
+    def machines(self) -> dict[str, Machine]:
+        """name -> Machine (address, port, user, key, ...); checked, because every command
+        reads it. The file's records are converted here, and back in save_machines."""
+        from k8sboot.providers.machine import Machine
         path = self.machines_file
         try:
             data = self.read_json(path, {})
@@ -108,10 +114,11 @@ class ClusterState:
             if problem:
                 raise InputError(f"damaged state file: machine {name!r:.60} {problem}; fix it, or "
                                  f"remove the file if the machines are gone", file=str(path))
-        return data
+        return {name: Machine.from_record(name, record) for name, record in data.items()}
 
-    def save_machines(self, machines: dict[str, dict[str, Any]]) -> None:
-        self.write_json(self.machines_file, machines)
+    def save_machines(self, machines: Mapping[str, Machine]) -> None:
+        self.write_json(self.machines_file,
+                        {name: machine.to_record() for name, machine in machines.items()})
 
 
 def _machine_problem(record: Any) -> str | None:

@@ -1,24 +1,38 @@
 """Providers make the machines an inventory asks for (libvirt VMs, Vagrant boxes).
 
 Hosts without a provider are reached as they are; nothing is made for them. A
-provider is a module with provision / destroy / stop / start (see base.Provider).
+provider is a class behind base.Provider (provision / start / stop / destroy /
+state); the machines it makes are `Machine` records (machine.py).
+
+    base.py       the Provider base, key pairs, waiting for SSH, forgetting host keys
+    machine.py    Machine: one machines.json record, typed
+    libvirt/      the libvirt provider (one concern per module)
+    vagrant/      the Vagrant provider (the box itself is built in k8sboot/image/)
 """
 
 from __future__ import annotations
 
-import importlib
-
 from k8sboot.errors import InputError
 from k8sboot.providers.base import Provider
+from k8sboot.providers.machine import Machine, Machines
 
-PROVIDER_MODULES = {"libvirt": "k8sboot.providers.libvirt.provider", "vagrant": "k8sboot.providers.vagrant.provider"}
+# the providers by name, and where each lives (imported lazily: libvirt-python is
+# needed only by commands that make machines)
+PROVIDER_MODULES = {"libvirt": "k8sboot.providers.libvirt.provider",
+                    "vagrant": "k8sboot.providers.vagrant.provider"}
 
 
 def provider_for(name: str) -> Provider:
-    """The provider called `name` (imported lazily: libvirt-python is needed only here)."""
-    if name not in PROVIDER_MODULES:
-        raise InputError(f"unknown provider {name!r} (known: {', '.join(sorted(PROVIDER_MODULES))})")
-    return importlib.import_module(PROVIDER_MODULES[name])  # type: ignore[return-value]
+    """The provider called `name`."""
+    if name == "libvirt":
+        from k8sboot.providers.libvirt.provider import LibvirtProvider
+
+        return LibvirtProvider()
+    if name == "vagrant":
+        from k8sboot.providers.vagrant.provider import VagrantProvider
+
+        return VagrantProvider()
+    raise InputError(f"unknown provider {name!r} (known: {', '.join(sorted(PROVIDER_MODULES))})")
 
 
-__all__ = ["PROVIDER_MODULES", "Provider", "provider_for"]
+__all__ = ["PROVIDER_MODULES", "Machine", "Machines", "Provider", "provider_for"]

@@ -1,8 +1,8 @@
 """What every provider shares: its interface, SSH key pairs, waiting for SSH.
 
 A provider makes machines (VMs, boxes) for the hosts of an inventory and records
-each one in the cluster state (``machines.json``), so later phases reach them over
-SSH like any other host.
+each one in the cluster state (``machines.json``, as `Machine` records), so later
+phases reach them over SSH like any other host.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import os
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import ClassVar
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -23,18 +24,51 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy
 from k8sboot.errors import UnreachableError
-from k8sboot.inventory.model import Inventory
+from k8sboot.inventory.model import Host, Inventory
+from k8sboot.providers.machine import Machine, Machines
 from k8sboot.state import ClusterState
 
 Log = Callable[[str], None]
-Machines = dict[str, dict[str, Any]]
 
 
-class Provider(Protocol):
-    def provision(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines: ...
-    def destroy(self, inventory: Inventory, state: ClusterState, log: Log) -> None: ...
-    def stop(self, inventory: Inventory, state: ClusterState, log: Log) -> None: ...
-    def start(self, inventory: Inventory, state: ClusterState, log: Log) -> Machines: ...
+class Provider(ABC):
+    """Makes the machines of the inventory's hosts that name it (``provider: <name>``)."""
+
+    name: ClassVar[str]
+
+    def hosts(self, inventory: Inventory) -> list[Host]:
+        return [h for h in inventory.hosts.values() if h.provider == self.name]
+
+    @abstractmethod
+    def provision(self, inventory: Inventory, state: ClusterState, log: Log = print) -> Machines:
+        """Make (or start) a machine per host, wait for SSH, record them; return them."""
+
+    def start(self, inventory: Inventory, state: ClusterState, log: Log = print) -> Machines:
+        """Boot stopped machines again (and make any that are missing)."""
+        return self.provision(inventory, state, log)
+
+    @abstractmethod
+    def stop(self, inventory: Inventory, state: ClusterState, log: Log = print) -> None:
+        """Shut the machines down cleanly; they keep their disks."""
+
+    @abstractmethod
+    def destroy(self, inventory: Inventory, state: ClusterState, log: Log = print) -> None:
+        """Remove the machines and what was made for them; forget them in the state."""
+
+    @abstractmethod
+    def state(self, inventory: Inventory, state: ClusterState) -> dict[str, str]:
+        """host -> the machine's state in the provider's words ("running", ...)."""
+
+
+def forget_host_keys(state: ClusterState, addresses: set[str]) -> None:
+    """A recreated machine makes new host keys: drop the old ones for its address."""
+    store = KnownHosts(state.known_hosts)  # the one store: locked, atomic, 0600
+    for address in addresses:
+        store.forget(address, 22)
+
+
+__all__ = ["Log", "Machine", "Machines", "Provider", "ensure_keypair", "forget_host_keys",
+           "public_key_of", "ssh_answers", "wait_for_ssh"]
 
 
 _KEYGEN_LOCK = threading.Lock()

@@ -10,8 +10,10 @@ import pytest
 
 from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
-from k8sboot.providers.vagrant import provider as vagrant
+from k8sboot.providers.vagrant.provider import VagrantProvider
 from k8sboot.state import ClusterState
+
+vagrant = VagrantProvider()
 
 BOX_LIST = "1700000000,,box-name,{name}\\n1700000000,,box-provider,libvirt\\n1700000000,,box-version,0\\n"
 

@@ -14,6 +14,7 @@ import pytest
 from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
 from k8sboot.inventory.model import Host
+from k8sboot.providers.machine import Machine
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     domain_name,
@@ -57,7 +58,7 @@ def test_free_addresses_start_at_11_and_skip_the_ones_taken():
 
 def test_a_recorded_address_is_kept():
     out = allocate_addresses(hosts(("a", None), ("b", None)), NET,
-                             {"b": {"address": "192.168.56.40"}})
+                             {"b": Machine("b", address="192.168.56.40")})
     assert out == {"a": "192.168.56.11", "b": "192.168.56.40"}
 
 

@@ -101,7 +101,7 @@ def choose_driver(setting: str) -> str:
     """
     if setting in ("kvm", "qemu"):
         return setting
-    from k8sboot.providers.libvirt import choose_accelerator
+    from k8sboot.providers.libvirt.settings import choose_accelerator
 
     return "kvm" if choose_accelerator("auto") == "kvm" else "qemu"
 

@@ -21,12 +21,13 @@ import argparse
 import ipaddress
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.providers.base import Machines
+from k8sboot.providers.machine import Machine
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     choose_driver,
@@ -44,7 +45,7 @@ SPEC_VERSION = 1
 
 
 def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
-                       known: Machines) -> dict[str, str]:
+                       known: Mapping[str, Machine]) -> dict[str, str]:
     """The inventory's address if given, else the one recorded, else the lowest free.
 
     `host.address` already carries a recorded address (the state is applied to the
@@ -53,7 +54,8 @@ def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
     gateway = network.network_address + 1
     out: dict[str, str] = {}
     for host in hosts:
-        given = host.address or known.get(host.name, {}).get("address")
+        recorded = known.get(host.name)
+        given = host.address or (recorded.address if recorded is not None else None)
         if not given:
             continue
         try:
@@ -102,7 +104,7 @@ def machine_spec(host: Host, address: str, console_dir: Path | None) -> dict[str
     return spec
 
 
-def build_spec(inventory: Inventory, known: Machines, console_dir: Path | None = None,
+def build_spec(inventory: Inventory, known: Mapping[str, Machine], console_dir: Path | None = None,
                settings: VagrantSettings | None = None) -> dict[str, Any]:
     """The whole document for the Vagrantfile (pure apart from the KVM probe)."""
     settings = settings or VagrantSettings.from_inventory(inventory)
