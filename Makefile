@@ -10,7 +10,7 @@ PY    := $(VENV)/bin/python
 LAB   := scripts/lab-netns.sh
 PYTEST_ARGS ?=
 
-.PHONY: up test unit lab-tests deps venv binaries image lab lab-down bench clean
+.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench clean
 
 deps: venv
 	bash scripts/install-host-packages.sh
@@ -36,11 +36,15 @@ lab: deps
 lab-down:
 	bash $(LAB) down
 
-# fast: pure unit tests, no lab
-unit: venv
+# the package's types (config in pyproject.toml)
+typecheck: venv
+	$(VENV)/bin/mypy
+
+# fast: types, then the pure unit tests, no lab
+unit: typecheck
 	$(VENV)/bin/pytest -m "not lab" -q $(PYTEST_ARGS)
 
-test: deps binaries image lab
+test: deps binaries image lab typecheck
 	bash $(LAB) exec $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 up: deps binaries image lab

@@ -105,7 +105,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _snippet(node: yaml.Node) -> str:
-    text = node.value if isinstance(node, yaml.ScalarNode) else f"<{node.id}>"
+    text = node.value if isinstance(node, yaml.ScalarNode) else f"<{type(node).__name__}>"
     return repr(text if len(text) <= 40 else text[:40] + "...")
 
 

@@ -13,11 +13,9 @@ from k8sboot.health.units import assert_listening, assert_unit_running_and_enabl
 pytestmark = pytest.mark.group(layout.ETCD)
 
 PKI = layout.ETCD_PKI_DIR
-CLIENT = {
-    "cacert": f"{PKI}/ca.crt",
-    "cert": f"{PKI}/healthcheck-client.crt",
-    "key": f"{PKI}/healthcheck-client.key",
-}
+CACERT = f"{PKI}/ca.crt"
+CERT = f"{PKI}/healthcheck-client.crt"
+KEY = f"{PKI}/healthcheck-client.key"
 URL = layout.https_url("127.0.0.1", layout.ETCD_CLIENT_PORT)
 
 
@@ -33,7 +31,7 @@ def test_etcd_client_port(host):
 
 def test_etcd_health(host):
     """etcd endpoint healthy (TLS)"""
-    answer = http_request(host, f"{URL}/health", **CLIENT)
+    answer = http_request(host, f"{URL}/health", cacert=CACERT, cert=CERT, key=KEY)
     assert answer.ok, f"{URL}/health: {answer.describe()}"
     assert json.loads(answer.body).get("health") == "true", f"{URL}/health: {answer.body.strip()}"
 
@@ -41,7 +39,8 @@ def test_etcd_health(host):
 def test_etcd_members(host, inventory, plan):
     """etcd members match the inventory"""
     # the v3 gateway: etcdctl is not necessarily installed
-    answer = http_request(host, f"{URL}/v3/cluster/member/list", method="POST", body="{}", **CLIENT)
+    answer = http_request(host, f"{URL}/v3/cluster/member/list", method="POST", body="{}",
+                          cacert=CACERT, cert=CERT, key=KEY)
     assert answer.ok, f"member list: {answer.describe()}"
     members = json.loads(answer.body).get("members") or []
     names = sorted(
