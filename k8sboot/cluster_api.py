@@ -14,7 +14,7 @@ KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubele
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
-def api_client(kubeconfig: Path, timeout: float = 10.0) -> client.ApiClient:
+def api_client(kubeconfig: Path) -> client.ApiClient:
     api = config.new_client_from_config(config_file=str(kubeconfig))
     api.configuration.retries = 0
     return api

@@ -52,7 +52,3 @@ class Inventory:
     def hosts_in(self, group: str) -> list[Host]:
         return [self.hosts[n] for n in self.groups.get(group, [])]
 
-    def select(self, names: list[str] | None) -> list[Host]:
-        if not names:
-            return list(self.hosts.values())
-        return [self.hosts[n] for n in names]

@@ -66,16 +66,17 @@ class WaitReady:
         last = ""
         views = {}
         while True:
+            answering: str | None = None
             try:
                 views = node_views(api)
-            except Exception as e:  # the apiserver may blink while components restart
+            except Exception as e:  # noqa: BLE001 - the apiserver may blink while components restart
                 views = {}
-                status = f"apiserver not answering ({type(e).__name__})"
+                answering = f"apiserver not answering ({type(e).__name__})"
             ready = sorted(n for n in wanted if n in views and views[n].is_ready)
             waiting = sorted(set(wanted) - set(ready))
             if not waiting:
                 break
-            status = f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
+            status = answering or f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
                 f"{n} ({'not registered' if n not in views else views[n].ready})" for n in waiting)
             if status != last:
                 ui.info(f"  {time.monotonic() - started:5.1f}s {status}")
