@@ -60,7 +60,10 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
         cur = _show(ctx, unit)
     except ProbeFailed as e:
         return ModuleResult(failed=True, msg=str(e))
-    if cur.get("LoadState") == "not-found" and state not in (None, "stopped") :
+    if cur.get("LoadState") == "not-found" and state not in (None, "stopped"):
+        if ctx.check:
+            # an earlier task would have installed it: what a real run would do is start it
+            return ModuleResult(changed=True, msg=f"would start {unit} (its unit is not installed yet)")
         return ModuleResult(failed=True, msg=f"unit {unit} not found on {ctx.host.name}")
     flag = " --no-block" if no_block else ""
     q = shlex.quote(unit)

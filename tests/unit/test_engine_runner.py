@@ -1,0 +1,97 @@
+"""The runner and the modules on fake hosts (tests/unit/fake_host.py): milliseconds, no lab.
+
+The shipped demo role is the subject: a directory, two templates, a 0600
+file, a guarded command and a service with a handler two tasks notify.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from k8sboot.engine.results import CHANGED, OK, SKIPPED
+from k8sboot.engine.runner import RunOptions
+from k8sboot.paths import ROLES_DIR
+from tests.unit.fake_host import FakeHost, run_play
+
+DEMO = "/etc/k8sboot-demo"
+
+
+def test_a_first_run_writes_everything_and_runs_the_handler_once():
+    host = FakeHost("h1")
+    result, rec = run_play(ROLES_DIR, ["demo"], {"h1": host})
+    assert result.ok and result.stats["h1"].changed >= 6
+    assert host.files[DEMO].kind == "directory" and host.files[DEMO].mode == "755"
+    assert host.files[f"{DEMO}/greeting"].data.decode().startswith("hello from k8sboot on h1")
+    assert host.files[f"{DEMO}/secret"].mode == "600"
+    assert f"{DEMO}/first-run" in host.files
+    unit = host.units["k8sboot-demo"]
+    assert unit.active and unit.enabled
+    # notified by two tasks, run once, after the tasks
+    assert [n for _, n, _ in rec.outcomes].count("restart demo") == 1
+    assert rec.outcomes[-1][1] == "restart demo"
+
+
+def test_a_rerun_changes_nothing_and_restarts_nothing():
+    host = FakeHost("h1")
+    run_play(ROLES_DIR, ["demo"], {"h1": host})
+    starts = host.units["k8sboot-demo"].starts
+    result, rec = run_play(ROLES_DIR, ["demo"], {"h1": host})
+    assert result.ok and result.stats["h1"].changed == 0
+    assert rec.statuses("h1")["Record the first run once"] == OK  # `creates` guards it
+    assert "restart demo" not in rec.statuses("h1")
+    assert host.units["k8sboot-demo"].starts == starts
+
+
+def test_check_mode_reports_changes_and_makes_none():
+    host = FakeHost("h1")
+    result, rec = run_play(ROLES_DIR, ["demo"], {"h1": host}, RunOptions(check=True, diff=True))
+    assert result.ok and result.stats["h1"].changed >= 3
+    assert host.files == {} and host.units == {}
+    greeting = next(o for h, n, o in rec.outcomes if n == "Write the greeting")
+    assert "+hello from k8sboot on h1" in (greeting.result.diff or "")
+    secret = next(o for h, n, o in rec.outcomes if n == "Write a secret only root may read")
+    assert "h1 secret" not in (secret.result.diff or "")  # 0600: content not shown
+
+
+def test_tags_select_tasks_and_a_changed_var_changes_only_its_file():
+    host = FakeHost("h1")
+    result, rec = run_play(ROLES_DIR, ["demo"], {"h1": host}, RunOptions(tags={"files"}))
+    statuses = rec.statuses("h1")
+    assert statuses["Install the demo unit"] == SKIPPED and statuses["Write the greeting"] == CHANGED
+    run_play(ROLES_DIR, ["demo"], {"h1": host})
+    result, rec = run_play(ROLES_DIR, ["demo"], {"h1": host}, variables={"demo_greeting": "hi"})
+    changed = [n for n, s in rec.statuses("h1").items() if s == CHANGED]
+    assert changed == ["Write the greeting", "restart demo"]
+
+
+def write_role(root: Path, tasks: list[dict]) -> Path:
+    (root / "r" / "tasks").mkdir(parents=True)
+    (root / "r" / "tasks" / "main.yml").write_text(yaml.safe_dump(tasks))
+    return root
+
+
+def test_loops_register_and_when(tmp_path):
+    roles = write_role(tmp_path, [
+        {"name": "dirs", "ansible.builtin.file": {"path": "/srv/{{ item }}", "state": "directory"},
+         "loop": ["a", "b"], "register": "made"},
+        {"name": "only if both changed", "ansible.builtin.command": "echo both",
+         "when": "made.results | length == 2 and made.changed"},
+        {"name": "never", "ansible.builtin.command": "echo never", "when": "false"},
+    ])
+    host = FakeHost("h1")
+    result, rec = run_play(roles, ["r"], {"h1": host})
+    assert result.ok and {"/srv/a", "/srv/b"} <= set(host.files)
+    assert rec.statuses("h1") == {"dirs": CHANGED, "only if both changed": CHANGED, "never": SKIPPED}
+
+
+def test_until_retries_then_gives_up_with_the_count(tmp_path):
+    from k8sboot.connection.result import CommandResult
+
+    roles = write_role(tmp_path, [{"name": "poll", "ansible.builtin.command": "probe", "register": "p",
+                                   "until": "p.rc == 0", "retries": 3, "delay": 0}])
+    host = FakeHost("h1", answers={"^probe$": CommandResult("probe", 1, "", "not yet")})
+    result, _ = run_play(roles, ["r"], {"h1": host})
+    assert host.commands.count("probe") == 4
+    assert "gave up after 4 attempts" in result.failures[0].msg
