@@ -7,15 +7,19 @@ that record makes `k8sboot inventory --list` (and everything else) see it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from k8sboot.inventory.model import Inventory
 from k8sboot.inventory.resolve import resolve_key
 
+if TYPE_CHECKING:
+    from k8sboot.providers.machine import Machine
+
 _FIELDS = ("address", "port", "user", "key")
 
 
-def apply_machines(inv: Inventory, machines: dict[str, dict[str, Any]]) -> Inventory:
+def apply_machines(inv: Inventory, machines: Mapping[str, Machine]) -> Inventory:
     """For hosts with a provider, the recorded address/port/user/key replace the inventory's."""
     base = inv.path.parent if inv.path else None
     for name, host in inv.hosts.items():
