@@ -148,9 +148,12 @@ class RemoteShell:
             if out_done is not None and err_done is not None:
                 break
             if self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready():
+                # paramiko says "exited" for a channel that merely closed: with the connection
+                # gone the host is lost; with it alive the shell itself ended (sudo refused)
+                transport = self.chan.get_transport()
+                if transport is None or not transport.is_active():
+                    raise ShellLost("the connection closed")
                 raise ShellDied(bytes(self._out), bytes(self._err), self.chan.recv_exit_status())
-            if self.chan.closed:
-                raise ShellLost("the channel closed")
             now = time.monotonic()
             if give_up is None and now > deadline:
                 give_up = now + KILL_GRACE

@@ -212,7 +212,9 @@ class SSHConnection:
                 if self._transport is None or not self._transport.is_active():
                     raise self._lost(e) from e
             out, err = self._drain(chan, deadline, cmd)
-            rc = chan.recv_exit_status() if chan.exit_status_ready() else -1
+            rc = chan.recv_exit_status()
+            if rc == -1 and (self._transport is None or not self._transport.is_active()):
+                raise self._lost("the connection closed before the command ended")
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise self._lost(e) from e
         finally:
@@ -288,9 +290,7 @@ class SSHConnection:
                 err += chan.recv_stderr(CHUNK)
                 got = True
             if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                break
-            if chan.closed:
-                raise self._lost("the channel closed")
+                break  # exited, or closed: the caller tells the two apart
             if time.monotonic() > deadline:
                 raise TimeoutError(f"command timed out: {cmd}")
             if not got:
@@ -322,8 +322,12 @@ class SSHConnection:
         """
         q = shlex.quote(dest)
         tmp = shlex.quote(f"{dest}.k8sboot-tmp.{secrets.token_hex(6)}")
+        parent = shlex.quote(str(Path(dest).parent))
+        stale = shlex.quote(f"{Path(dest).name}.k8sboot-tmp.*")
         steps = [
-            f"mkdir -p {shlex.quote(str(Path(dest).parent))}",
+            f"mkdir -p {parent}",
+            # a host that went down mid-upload can leave one behind: an hour later it is stale
+            f"{{ find {parent} -maxdepth 1 -name {stale} -mmin +60 -delete 2>/dev/null || true; }}",
             "umask 077",
             f"cat > {tmp}",
             f"got=$(sha256sum < {tmp})",
