@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from k8sboot import ui
-from k8sboot.image import ensure_base_image
+from k8sboot.vm_image import ensure_base_image
 
 
 def run(args: Any) -> int:
@@ -19,7 +19,7 @@ def run(args: Any) -> int:
     ui.info(f"base image {image.recipe_hash}: disk {image.disk}, kernel {image.kernel} "
             f"({time.monotonic() - started:.1f}s)")
     if getattr(args, "format", "disk") == "vagrant-libvirt":
-        from k8sboot.image.vagrant_box import ensure_box
+        from k8sboot.vm_image.vagrant_box import ensure_box
 
         box_started = time.monotonic()
         box = ensure_box(image, ui.info, force=args.force)

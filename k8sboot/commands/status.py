@@ -17,7 +17,7 @@ from rich.table import Table
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
-from k8sboot.status import gather
+from k8sboot.cluster_status import gather
 
 PRESSURE_TYPES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 _BINARY_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}

@@ -14,7 +14,7 @@ from k8sboot.phases.connect import Connect
 from k8sboot.phases.images import Images
 from k8sboot.phases.parallel import ConcurrentChains
 from k8sboot.phases.pki import Pki
-from k8sboot.phases.plan import MakePlan
+from k8sboot.phases.make_plan import MakePlan
 from k8sboot.phases.pod_routes import PodRoutes
 from k8sboot.phases.preflight import Preflight
 from k8sboot.phases.provision import Provision

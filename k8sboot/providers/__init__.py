@@ -7,7 +7,7 @@ state); the machines it makes are `Machine` records (machine.py).
     base.py       the Provider base, key pairs, waiting for SSH, forgetting host keys
     machine.py    Machine: one machines.json record, typed
     libvirt/      the libvirt provider (one concern per module)
-    vagrant/      the Vagrant provider (the box itself is built in k8sboot/image/)
+    vagrant/      the Vagrant provider (the box itself is built in k8sboot/vm_image/)
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from k8sboot.image import BaseImage, ensure_base_image
+from k8sboot.vm_image import BaseImage, ensure_base_image
 from k8sboot.providers.base import ensure_keypair, public_key_of, wait_for_ssh
 
 Log = Callable[[str], None]

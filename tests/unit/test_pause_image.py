@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from k8sboot.errors import InputError
-from k8sboot.images import build_pause_image, build_static_image
-from k8sboot.images import pause as pause_mod
-from k8sboot.images.archive import host_architecture, is_dynamic_elf, split_tag
+from k8sboot.container_images import build_pause_image, build_static_image
+from k8sboot.container_images import pause as pause_mod
+from k8sboot.container_images.archive import host_architecture, is_dynamic_elf, split_tag
 
 HAVE_GCC = shutil.which("gcc") is not None
 BUSYBOX = Path("/bin/busybox")

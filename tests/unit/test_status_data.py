@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from k8sboot.status import (
+from k8sboot.cluster_status import (
     node_status,
     nodes_status,
     parse_is_active,

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from k8sboot.commands import status as cmd
-from k8sboot.status import unregistered_node
+from k8sboot.cluster_status import unregistered_node
 
 READY = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": ""}
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from k8sboot.image.vagrant_box import (
+from k8sboot.vm_image.vagrant_box import (
     BOOT_ROOT,
     box_id,
     box_vagrantfile,
     metadata,
     parse_box_list,
 )
-from k8sboot.image.vagrant_rootfs import SUDOERS, add_vagrant_user
+from k8sboot.vm_image.vagrant_rootfs import SUDOERS, add_vagrant_user
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBlahBlahBlah k8sboot-vagrant"
 

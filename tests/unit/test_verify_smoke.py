@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from k8sboot.smoke import workload
-from k8sboot.smoke.image import PAGE, TAG, build_smoke_image
+from k8sboot.health.smoke import workload
+from k8sboot.health.smoke.image import PAGE, TAG, build_smoke_image
 
 BUSYBOX = Path("/bin/busybox")
 

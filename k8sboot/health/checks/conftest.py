@@ -15,7 +15,7 @@ from k8sboot.binaries.resolve import ResolvedBinary
 from k8sboot.inventory.model import Inventory
 from k8sboot.plan import ClusterPlan, cluster_settings
 from k8sboot.state import ClusterState
-from k8sboot.status import short_reason
+from k8sboot.cluster_status import short_reason
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 
 from k8sboot import cluster_layout as layout
 from k8sboot.health.remote import http_request
-from k8sboot.smoke.deployment import SmokeDeployment, deploy, remove
+from k8sboot.health.smoke.deployment import SmokeDeployment, deploy, remove
 
 pytestmark = pytest.mark.group(layout.NODES)
 

@@ -22,7 +22,7 @@ import libvirt
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.errors import InputError, RunError
-from k8sboot.image import ensure_base_image
+from k8sboot.vm_image import ensure_base_image
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.base import (
     Log,

@@ -8,5 +8,5 @@
     cleanup.py     what `vagrant destroy` leaves in libvirt
     provider.py    the provider itself (provision, start, stop, destroy, state)
 
-The box is built with the base image: k8sboot/image/vagrant_box.py.
+The box is built with the base image: k8sboot/vm_image/vagrant_box.py.
 """

@@ -75,7 +75,7 @@ def _check_hosts(hosts: list[Host]) -> None:
 
 
 def _check_box(settings: VagrantSettings) -> None:
-    from k8sboot.image.vagrant_box import box_installed
+    from k8sboot.vm_image.vagrant_box import box_installed
 
     if box_installed(settings.box):
         return

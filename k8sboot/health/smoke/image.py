@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from k8sboot.errors import InputError
-from k8sboot.images import build_static_image
+from k8sboot.container_images import build_static_image
 
 TAG = "k8sboot.local/smoke-httpd:1"
 PORT = 8080

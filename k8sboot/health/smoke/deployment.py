@@ -11,10 +11,10 @@ from kubernetes import client
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.inventory.model import Host
-from k8sboot.smoke import workload
-from k8sboot.smoke.image import PAGE, PORT, TAG, build_smoke_image
-from k8sboot.smoke.load import import_image
-from k8sboot.smoke.workload import PodState
+from k8sboot.health.smoke import workload
+from k8sboot.health.smoke.image import PAGE, PORT, TAG, build_smoke_image
+from k8sboot.health.smoke.load import import_image
+from k8sboot.health.smoke.workload import PodState
 from k8sboot.state import ClusterState
 
 

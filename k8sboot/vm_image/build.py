@@ -1,6 +1,6 @@
 """Build (once) and cache the base image every lab machine boots.
 
-    from k8sboot.image import ensure_base_image
+    from k8sboot.vm_image import ensure_base_image
     image = ensure_base_image()          # 1.5-2.5 min the first time, then instant
 
 The result is kept under ``$XDG_CACHE_HOME/k8sboot/images/<recipe_hash>/``:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.errors import K8sbootError
-from k8sboot.image import recipe
+from k8sboot.vm_image import recipe
 
 Log = Callable[[str], None]
 DEB822_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")

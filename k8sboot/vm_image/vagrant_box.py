@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.errors import InputError, K8sbootError
-from k8sboot.image import BaseImage
-from k8sboot.image import build as image_build
-from k8sboot.image.recipe import DISK_SIZE
-from k8sboot.image.vagrant_rootfs import USER, add_vagrant_user
+from k8sboot.vm_image import BaseImage
+from k8sboot.vm_image import build as image_build
+from k8sboot.vm_image.recipe import DISK_SIZE
+from k8sboot.vm_image.vagrant_rootfs import USER, add_vagrant_user
 from k8sboot.providers.base import Log, ensure_keypair, public_key_of
 from k8sboot.providers.vagrant.cli import error_tail, find_vagrant
 from k8sboot.providers.vagrant.settings import DEFAULT_BOX

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from k8sboot.binaries.resolve import default_cache_dir
 from k8sboot.errors import K8sbootError
-from k8sboot.images.archive import build_static_image, write_if_changed
+from k8sboot.container_images.archive import build_static_image, write_if_changed
 
 DEFAULT_PAUSE_TAG = "registry.k8s.io/pause:3.6"
 RECIPE_VERSION = 1  # bump when the image layout changes without the inputs changing
