@@ -22,7 +22,8 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy
+from k8sboot.connection.known_hosts import KnownHosts
+from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import UnreachableError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.machine import Machine, Machines
@@ -119,22 +120,19 @@ def ssh_answers(address: str, port: int, user: str, key: Path, timeout: float = 
                 known_hosts: KnownHosts, name: str | None = None) -> bool:
     """True once sshd accepts our key (not merely once the port is open).
 
-    The host key is checked like every k8sboot connection's: a key other than the
-    recorded ones raises HostKeyChangedError (waiting longer would not help).
+    The probe is k8sboot's own connection (the one every run uses), so the host
+    key is checked like every other: a key other than the recorded ones raises
+    HostKeyChangedError (waiting longer would not help).
     """
-    policy = KnownHostsPolicy(known_hosts, name or address, address, port)
-    client = paramiko.SSHClient()  # no host keys of its own: the policy sees every key
-    client.set_missing_host_key_policy(policy)
+    conn = SSHConnection(name or address, address, port, user, str(key), known_hosts=known_hosts,
+                         connect_timeout=timeout)
     try:
-        client.connect(address, port=port, username=user, key_filename=str(key),
-                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                       allow_agent=False, look_for_keys=False,
-                       transport_factory=policy.transport)
+        conn.connect()
         return True
-    except (OSError, paramiko.SSHException, EOFError):  # TimeoutError is an OSError
+    except UnreachableError:
         return False
     finally:
-        client.close()
+        conn.close()
 
 
 def wait_for_ssh(name: str, address: str, port: int, user: str, key: Path,
