@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any
 
 from k8sboot.binaries import (
     KUBE_BUILDABLE,
@@ -14,13 +14,13 @@ from k8sboot.binaries import (
 )
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.binaries_command == "build":
         return _build(args)
     return _list(args)
 
 
-def _build(args: Any) -> int:
+def _build(args: argparse.Namespace) -> int:
     components = args.component or list(KUBE_BUILDABLE)
     out = Path(args.out) if args.out else None
 
@@ -34,7 +34,7 @@ def _build(args: Any) -> int:
     return 0
 
 
-def _list(args: Any) -> int:
+def _list(args: argparse.Namespace) -> int:
     from k8sboot.commands.context import build_context  # loads the whole inventory stack
 
     ctx = build_context(args)

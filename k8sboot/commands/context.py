@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def _user_dirs(inv: Inventory, key: str, cli_value: list[str] | None) -> list[Pa
     return dirs
 
 
-def build_context(args: Any) -> CommandContext:
+def build_context(args: argparse.Namespace) -> CommandContext:
     # no -i: the default cluster, one local VM (like `minikube start`)
     path = Path(args.inventory) if getattr(args, "inventory", None) else INVENTORY_DIR / "local.yml"
     inv = load_inventory(path, getattr(args, "extra_vars", None) or [])

@@ -6,14 +6,14 @@ Vagrant (cached the same way: by the base image's recipe hash).
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
 
 from k8sboot import ui
 from k8sboot.vm_image import ensure_base_image
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     image = ensure_base_image(force=args.force, log=ui.info)
     ui.info(f"base image {image.recipe_hash}: disk {image.disk}, kernel {image.kernel} "

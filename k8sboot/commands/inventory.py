@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ from k8sboot.errors import InputError
 from k8sboot.inventory import inventory_list
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     listing = jsonable(inventory_list(ctx.inventory))
     if args.host:

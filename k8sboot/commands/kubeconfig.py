@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -29,7 +29,7 @@ def merge_kubeconfig(source: Path, target: Path, name: str) -> None:
     write_atomic(target, yaml.safe_dump(cur, sort_keys=False).encode(), PRIVATE_MODE)
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     path = ctx.state.admin_kubeconfig
     if not path.exists():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
@@ -19,7 +19,7 @@ def _providers(ctx) -> list[str]:  # noqa: ANN001
     return names
 
 
-def provision(args: Any) -> int:
+def provision(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     started = time.monotonic()
     for name in _providers(ctx):
@@ -30,7 +30,7 @@ def provision(args: Any) -> int:
     return 0
 
 
-def destroy(args: Any) -> int:
+def destroy(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     for name in _providers(ctx):
         provider_for(name).destroy(ctx.inventory, ctx.state, ui.info)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context, host_vars, limit_hosts
@@ -11,7 +11,7 @@ from k8sboot.engine.runner import Play, Runner, load_roles
 from k8sboot.errors import Interrupted, RunError
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     hosts = limit_hosts(ctx.inventory, args.limit)
     roles = load_roles(args.roles, ctx.roles_dirs)

@@ -7,6 +7,7 @@ be gathered is shown first.
 
 from __future__ import annotations
 
+import argparse
 import json
 from decimal import Decimal
 from typing import Any
@@ -16,8 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from k8sboot import ui
-from k8sboot.commands.context import build_context
 from k8sboot.cluster_status import gather
+from k8sboot.commands.context import build_context
 
 PRESSURE_TYPES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 _BINARY_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -173,7 +174,7 @@ def render_table(data: dict[str, Any]) -> None:
     ui.console.print(_hosts_table(data["hosts"]))
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     with ctx.pool() as pool:
         data = gather(ctx.inventory, ctx.state, pool, ctx.forks)

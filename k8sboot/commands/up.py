@@ -1,19 +1,19 @@
-"""`k8sboot up`: from an inventory to Ready nodes (the phases are listed in phases/up.py)."""
+"""`k8sboot up`: from an inventory to Ready nodes (the phases are listed in phases/sequences.py)."""
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
-from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
 from k8sboot.errors import K8sbootError
 from k8sboot.phases.base import RunContext, run_phases
-from k8sboot.phases.up import up_phases
+from k8sboot.phases.sequences import up_phases
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     # the kubernetes client takes ~0.5 s to import: do it while the first phases run
     threading.Thread(target=lambda: __import__("k8sboot.cluster_api"), daemon=True).start()

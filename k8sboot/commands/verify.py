@@ -5,8 +5,8 @@ Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 bad inp
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
@@ -14,7 +14,7 @@ from k8sboot.health.runner import run_checks
 from k8sboot.health.summary import summary_line, summary_table
 
 
-def run(args: Any) -> int:
+def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     ctx = build_context(args)
     outcome = run_checks(

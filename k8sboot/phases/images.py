@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from k8sboot import ui
-from k8sboot.errors import InputError
 from k8sboot.container_images.pause import DEFAULT_PAUSE_TAG, build_pause_image
+from k8sboot.errors import InputError
 from k8sboot.phases.base import RunContext
 from k8sboot.phases.learned import ImageSet
 

@@ -1,20 +1,31 @@
-"""`k8sboot up`: the whole bootstrap, as one ordered list of phases.
+"""Every command that changes a cluster, as an ordered list of phases: read this file to know the order.
 
 Each phase runs over the hosts it concerns, all of them in parallel, and is
-idempotent: a second `up` with the same input changes nothing.
+idempotent: a second `up` with the same input changes nothing, and a command
+cut short (Ctrl-C, a lost host) finishes when run again.
 """
 
 from __future__ import annotations
 
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
+from k8sboot.inventory.model import Host
 from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
 from k8sboot.phases.images import Images
+from k8sboot.phases.lifecycle import (
+    DeleteNode,
+    DestroyMachines,
+    ForgetCluster,
+    ResetHosts,
+    StartMachines,
+    StopMachines,
+    StopServices,
+)
+from k8sboot.phases.make_plan import MakePlan
 from k8sboot.phases.parallel import ConcurrentChains
 from k8sboot.phases.pki import Pki
-from k8sboot.phases.make_plan import MakePlan
 from k8sboot.phases.pod_routes import PodRoutes
 from k8sboot.phases.preflight import Preflight
 from k8sboot.phases.provision import Provision
@@ -45,3 +56,20 @@ def up_phases() -> list[Phase]:
         PodRoutes(),                                      # routes between the nodes' pod CIDRs
         Summary(),                                        # nodes table, kubeconfig path
     ]
+
+
+def stop_phases() -> list[Phase]:
+    return [StopServices(), StopMachines()]                # units stopped, then the VMs shut down
+
+
+def boot_phases() -> list[Phase]:
+    # `start` = these, then up_phases(): idempotent, it starts what is stopped and waits for Ready
+    return [StartMachines()]
+
+
+def down_phases() -> list[Phase]:
+    return [ResetHosts(), DestroyMachines(), ForgetCluster()]  # hosts as before `up`, no VMs, no state
+
+
+def remove_node_phases(host: Host) -> list[Phase]:
+    return [DeleteNode(host), ResetHosts([host.name])]      # the Node object first, then its host
