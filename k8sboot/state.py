@@ -17,12 +17,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from k8sboot.errors import InputError
-
-if TYPE_CHECKING:
-    from k8sboot.providers.machine import Machine
+from k8sboot.machine import Machine
 
 # the fields of a machines.json record that are read back, and their JSON types
 _MACHINE_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -99,7 +97,6 @@ class ClusterState:
     def machines(self) -> dict[str, Machine]:
         """name -> Machine (address, port, user, key, ...); checked, because every command
         reads it. The file's records are converted here, and back in save_machines."""
-        from k8sboot.providers.machine import Machine
         path = self.machines_file
         try:
             data = self.read_json(path, {})

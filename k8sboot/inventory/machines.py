@@ -14,7 +14,7 @@ from k8sboot.inventory.model import Inventory
 from k8sboot.inventory.resolve import resolve_key
 
 if TYPE_CHECKING:
-    from k8sboot.providers.machine import Machine
+    from k8sboot.machine import Machine
 
 _FIELDS = ("address", "port", "user", "key")
 

@@ -13,8 +13,8 @@ state); the machines it makes are `Machine` records (machine.py).
 from __future__ import annotations
 
 from k8sboot.errors import InputError
+from k8sboot.machine import Machine, Machines
 from k8sboot.providers.base import Provider
-from k8sboot.providers.machine import Machine, Machines
 
 # the providers by name, and where each lives (imported lazily: libvirt-python is
 # needed only by commands that make machines)

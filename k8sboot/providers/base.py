@@ -26,7 +26,7 @@ from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import UnreachableError
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.providers.machine import Machine, Machines
+from k8sboot.machine import Machine, Machines
 from k8sboot.state import ClusterState
 
 Log = Callable[[str], None]

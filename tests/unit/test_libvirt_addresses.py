@@ -10,7 +10,7 @@ import pytest
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
 from k8sboot.providers.libvirt.addresses import FIRST_HOST, allocate_addresses
-from k8sboot.providers.machine import Machine
+from k8sboot.machine import Machine
 
 NET = ipaddress.IPv4Network("192.168.150.0/24")
 

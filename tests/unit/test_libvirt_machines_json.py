@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from k8sboot.providers.machine import LibvirtExtra, Machine, VagrantExtra
+from k8sboot.machine import LibvirtExtra, Machine, VagrantExtra
 from k8sboot.state import ClusterState
 
 LIBVIRT = {

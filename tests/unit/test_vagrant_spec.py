@@ -14,7 +14,7 @@ import pytest
 from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
 from k8sboot.inventory.model import Host
-from k8sboot.providers.machine import Machine
+from k8sboot.machine import Machine
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     domain_name,

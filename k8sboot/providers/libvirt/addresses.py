@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
-from k8sboot.providers.machine import Machine
+from k8sboot.machine import Machine
 
 FIRST_HOST = 11  # .1 is the bridge; allocated addresses start at .11
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.errors import RunError
-from k8sboot.vm_image import BaseImage
-from k8sboot.vm_image.recipe import DISK_SIZE, SEED_LABEL
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.libvirt.names import cluster_dir, safe
 from k8sboot.providers.libvirt.settings import LibvirtSettings
+from k8sboot.vm_image import BaseImage
+from k8sboot.vm_image.recipe import DISK_SIZE, SEED_LABEL
 
 
 @dataclass(frozen=True)

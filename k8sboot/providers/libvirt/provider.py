@@ -22,8 +22,8 @@ import libvirt
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.errors import InputError, RunError
-from k8sboot.vm_image import ensure_base_image
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.machine import LibvirtExtra, Machine, Machines
 from k8sboot.providers.base import (
     Log,
     Provider,
@@ -44,8 +44,8 @@ from k8sboot.providers.libvirt.settings import (
     LibvirtSettings,
     choose_accelerator,
 )
-from k8sboot.providers.machine import LibvirtExtra, Machine, Machines
 from k8sboot.state import ClusterState
+from k8sboot.vm_image import ensure_base_image
 
 SHUTDOWN_TIMEOUT = 60.0
 SSH_PORT = 22

@@ -25,9 +25,9 @@ from typing import Any
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.errors import InputError, RunError
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.machine import Machine, Machines, VagrantExtra
 from k8sboot.paths import DATA_ROOT
 from k8sboot.providers.base import Log, Provider, forget_host_keys, wait_for_ssh
-from k8sboot.providers.machine import Machine, Machines, VagrantExtra
 from k8sboot.providers.vagrant.cli import Vagrant, find_vagrant
 from k8sboot.providers.vagrant.netcheck import check_ranges
 from k8sboot.providers.vagrant.settings import (

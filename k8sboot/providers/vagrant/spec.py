@@ -27,7 +27,7 @@ from typing import Any
 
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.providers.machine import Machine
+from k8sboot.machine import Machine
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     choose_driver,
