@@ -21,64 +21,11 @@ from k8sboot.engine.control import RunControl
 from k8sboot.engine.modules import MODULES
 from k8sboot.engine.modules.base import redacted_diff
 from k8sboot.engine.pending_handlers import PendingHandlers
-from k8sboot.engine.runner import CENSORED, Play, Runner, RunOptions, load_roles
+from k8sboot.engine.runner import CENSORED, RunOptions
 from k8sboot.engine.tasks import parse_task
-from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
-from k8sboot.inventory.model import Host, Inventory
-from k8sboot.paths import ROLES_DIR, TEMPLATES_DIR
-
-
-class FakeConn:
-    def __init__(self, name: str, answers: dict[str, CommandResult] | None = None):
-        self.name = name
-        self.checksums: dict[str, tuple[str, str]] = {}
-        self.commands: list[str] = []
-        self.answers = answers or {}
-
-    def connect(self) -> FakeConn:
-        return self
-
-    def run(self, cmd: str, *, become: bool | None = None, stdin: Any = None,
-            timeout: float | None = None) -> CommandResult:
-        self.commands.append(cmd)
-        for pattern, result in self.answers.items():
-            if re.search(pattern, cmd):
-                return result
-        if cmd.startswith("if [ -f"):  # remote_file's stat probe: nothing there yet
-            return CommandResult(cmd, 0, "MISSING\n", "")
-        return CommandResult(cmd, 0, "", "")
-
-    def put(self, dest: str, content: Any, *, sha256: str, **kw: Any) -> CommandResult:
-        self.commands.append(f"put {dest}")
-        return CommandResult(f"put {dest}", 0, "1 2 3 4\n", "")
-
-    def read(self, path: str, **kw: Any) -> bytes | None:
-        return None
-
-
-class FakePool:
-    def __init__(self, conns: dict[str, FakeConn]):
-        self.conns = conns
-        self.aborted = False
-
-    def get(self, host: Host) -> FakeConn:
-        return self.conns[host.name]
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.outcomes: list[tuple[str, str, Any]] = []
-
-    def play_started(self, title: str, hosts: list[str]) -> None: ...
-    def host_done(self, host: str, stats: Any) -> None: ...
-    def play_done(self, title: str, result: Any) -> None: ...
-
-    def task_done(self, host: str, role: str, task: Any, outcome: Any) -> None:
-        self.outcomes.append((host, task.name, outcome))
+from k8sboot.paths import ROLES_DIR
+from tests.unit.fake_host import FakeHost, Recorder, run_play
 
 
 def write_role(root: Path, name: str, tasks: list[dict], handlers: list[dict] | None = None) -> None:
@@ -89,14 +36,9 @@ def write_role(root: Path, name: str, tasks: list[dict], handlers: list[dict] | 
         (root / name / "handlers" / "main.yml").write_text(yaml.safe_dump(handlers))
 
 
-def play(tmp_path: Path, role: str, conns: dict[str, FakeConn], options: RunOptions | None = None,
+def play(roles_dir: Path, role: str, hosts: dict[str, FakeHost], options: RunOptions | None = None,
          extra: dict[str, Any] | None = None) -> tuple[Any, Recorder]:
-    hosts = [Host(n, "10.0.0.1") for n in conns]
-    inv = Inventory(None, {"name": "t"}, {h.name: h for h in hosts}, {"nodes": list(conns)})
-    rec = Recorder()
-    runner = Runner(inv, FakePool(conns), Templar([TEMPLATES_DIR]), lambda h: dict(extra or {}),
-                    options or RunOptions(), rec)
-    return runner.run(Play(role, hosts, load_roles([role], [tmp_path]))), rec
+    return run_play(roles_dir, [role], hosts, options, extra)
 
 
 def test_any_exception_inside_a_task_is_that_hosts_failure_and_the_others_finish(tmp_path, monkeypatch):
@@ -110,7 +52,7 @@ def test_any_exception_inside_a_task_is_that_hosts_failure_and_the_others_finish
         return spec.run(ctx, args)
 
     monkeypatch.setitem(MODULES, "shell", type(spec)(spec.name, explode, spec.args))
-    good, bad = FakeConn("good"), FakeConn("bad")
+    good, bad = FakeHost("good"), FakeHost("bad")
     result, _ = play(tmp_path, "r", {"good": good, "bad": bad})
     assert [f.host for f in result.failures] == ["bad"]
     assert "ValueError: a bug in a module" in result.failures[0].describe()
@@ -125,7 +67,7 @@ def test_any_exception_inside_a_task_is_that_hosts_failure_and_the_others_finish
 ])
 def test_a_probe_that_fails_is_a_failure_not_absent_or_inactive(tmp_path, module, args, probe, message):
     write_role(tmp_path, "r", [{"name": "t", f"ansible.builtin.{module}": args}])
-    conn = FakeConn("h", {probe: CommandResult("probe", 1, "", "Permission denied")})
+    conn = FakeHost("h", answers={probe: CommandResult("probe", 1, "", "Permission denied")})
     result, _ = play(tmp_path, "r", {"h": conn})
     assert result.failures and message in result.failures[0].msg
     assert not any(c.startswith(("mkdir", "systemctl start", "put")) for c in conn.commands)
@@ -138,19 +80,17 @@ def test_handlers_owed_by_a_failed_run_run_on_the_next_one(tmp_path):
         {"name": "later", "ansible.builtin.command": "{{ later }}"},
     ], handlers=[{"name": "restart", "ansible.builtin.command": "systemctl restart thing"}])
     owed = PendingHandlers(tmp_path / "pending.json")
-    failing = FakeConn("h", {r"^false$": CommandResult("false", 1, "", "")})
-    result, _ = play(roles, "r", {"h": failing}, RunOptions(pending=owed), {"later": "false"})
+    host = FakeHost("h", answers={r"^false$": CommandResult("false", 1, "", "")})
+    result, _ = play(roles, "r", {"h": host}, RunOptions(pending=owed), {"later": "false"})
     assert result.failures
-    assert "systemctl restart thing" not in failing.commands
+    assert "systemctl restart thing" not in host.commands
     assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {"r": {"restart"}}
 
     # the file is up to date now (the copy reports ok), yet the restart is still owed
-    fixed = FakeConn("h", {r"^if \[ -f": CommandResult("", 0, "644 root root\nSIG\nMEMO\n", "")})
-    fixed.checksums["/etc/c"] = ("SIG", "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")
-    result, _ = play(roles, "r", {"h": fixed}, RunOptions(pending=PendingHandlers(tmp_path / "pending.json")),
-                     {"later": "true"})
-    assert result.ok
-    assert fixed.commands.count("systemctl restart thing") == 1
+    result, rec = play(roles, "r", {"h": host}, RunOptions(pending=PendingHandlers(tmp_path / "pending.json")),
+                       {"later": "true"})
+    assert result.ok and rec.statuses("h")["config"] == "ok"  # nothing notifies this time
+    assert host.commands.count("systemctl restart thing") == 1
     assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {}
 
 
@@ -163,7 +103,7 @@ def test_a_corrupt_record_of_owed_handlers_is_one_clear_error(tmp_path):
 def test_no_log_hides_a_tasks_output_from_the_reporter_and_the_recap(tmp_path):
     write_role(tmp_path, "r", [{"name": "secret", "ansible.builtin.shell": "echo {{ pw }}; false",
                                 "no_log": True}])
-    conn = FakeConn("h", {r"hunter2": CommandResult("echo hunter2; false", 1, "hunter2\n", "hunter2")})
+    conn = FakeHost("h", answers={r"hunter2": CommandResult("echo hunter2; false", 1, "hunter2\n", "hunter2")})
     result, rec = play(tmp_path, "r", {"h": conn}, extra={"pw": "hunter2"})
     shown = result.failures[0].describe() + repr(rec.outcomes)
     assert "hunter2" not in shown and CENSORED in shown
@@ -172,7 +112,7 @@ def test_no_log_hides_a_tasks_output_from_the_reporter_and_the_recap(tmp_path):
 def test_a_tasks_timeout_bounds_its_retries(tmp_path):
     write_role(tmp_path, "r", [{"name": "poll", "ansible.builtin.command": "probe", "register": "p",
                                 "until": "p.rc == 0", "retries": 100, "delay": 1, "timeout": 0.5}])
-    result, _ = play(tmp_path, "r", {"h": FakeConn("h", {"probe": CommandResult("probe", 1, "", "")})})
+    result, _ = play(tmp_path, "r", {"h": FakeHost("h", answers={"probe": CommandResult("probe", 1, "", "")})})
     assert "timeout of 0.5s passed" in result.failures[0].msg
 
 
@@ -182,7 +122,7 @@ def test_cancel_reports_what_was_in_flight_and_stops_new_tasks(tmp_path):
     assert control.cancel() == [line for line in control.interrupted]
     assert control.interrupted[0].startswith("cp1 was at [etcd : Start etcd] for ")
     write_role(tmp_path, "r", [{"name": "t", "ansible.builtin.shell": "x"}])
-    conn = FakeConn("h")
+    conn = FakeHost("h")
     result, _ = play(tmp_path, "r", {"h": conn}, RunOptions(control=control))
     assert conn.commands == [] and "interrupted" in result.failures[0].msg
     assert control.sleep(5) is True  # retries wake at once
@@ -247,7 +187,7 @@ def test_a_binary_that_changes_after_it_was_checked_is_not_uploaded(tmp_path):
     binary.write_bytes(b"something else, written later")
     roles = tmp_path / "roles"
     write_role(roles, "r", [{"name": "install", "ansible.builtin.copy": {"src": str(binary), "dest": "/usr/bin/k"}}])
-    conn = FakeConn("h")
+    conn = FakeHost("h")
     result, _ = play(roles, "r", {"h": conn})
     assert "changed since it was checked" in result.failures[0].msg
     assert not any(c.startswith("put") for c in conn.commands)
