@@ -72,7 +72,7 @@ def floor(hosts: list, work: Path) -> float | None:  # noqa: ANN001 - LabHost
     print(f"hand-run floor: {summary}")
     subprocess.run(["bash", str(script), "--reset", str(len(hosts)), str(work / "fl")],
                    capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    m = re.search(r"all_ready=([\d.]+)", summary)
+    m = re.search(r"total=([\d.]+)", summary)
     return float(m.group(1)) if r.returncode == 0 and m else None
 
 
