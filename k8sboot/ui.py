@@ -6,6 +6,7 @@ phase's title. Elsewhere (CI, pipes): plain lines, one per event that matters.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -20,8 +21,21 @@ from rich.text import Text
 from k8sboot.engine.results import CHANGED, FAILED, OK, SKIPPED, HostStats, PlayResult, TaskOutcome
 from k8sboot.engine.tasks import Task
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; elsewhere (CI logs, `| tee`) lines are never wrapped.
+
+    Rich assumes 80 columns when it is not writing to a terminal and folds a
+    nodes table over two lines per node; a log reads better with long lines.
+    """
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 10_000
+
+
+console = Console(stderr=False, highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 _STYLE = {OK: "green", CHANGED: "yellow", FAILED: "red", SKIPPED: "cyan", "unreachable": "red"}
 
