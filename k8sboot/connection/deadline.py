@@ -43,12 +43,11 @@ class TaskConnection:
         limit = left if timeout is None else min(timeout, left)
         return self.conn.run(cmd, become=become, stdin=stdin, timeout=limit)
 
-    def put(self, dest: str, content: bytes | Path, *, sha256: str, mode: str | None = None,
+    def put(self, dest: str, content: bytes | Path, *, mode: str | None = None,
             owner: str | None = None, become: bool | None = None) -> CommandResult:
         if self.remaining() <= 0:
             return self._expired(f"upload {dest}")
-        return self.conn.put(dest, content, sha256=sha256, mode=mode, owner=owner, become=become,
-                             timeout=self.remaining())
+        return self.conn.put(dest, content, mode=mode, owner=owner, become=become, timeout=self.remaining())
 
     def read(self, path: str, *, become: bool | None = None) -> bytes | None:
         return self.conn.read(path, become=become, timeout=self.remaining())

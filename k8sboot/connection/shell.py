@@ -33,23 +33,28 @@ KILL_GRACE = 5.0
 
 _PID_LINE = re.compile(rb"__k8sboot_pid=(\d+)\n")
 
-# Kills every process below a PID, deepest first, without procps: walks /proc
-# (after the `)` that ends the command name, field 2 is the parent's PID).
-# TERM first, KILL what is left two seconds later ($2 = "now": TERM only, at once).
-# $1 = the shell's PID.
+# Stops every process below a PID without procps: walks /proc (after the `)` that
+# ends the command name, field 2 is the parent's PID). All of them are frozen (STOP)
+# before any is told to end, so no shell in the tree runs its next command in between
+# ("sleep 300; touch x" must not touch x); TERM, then KILL what is left two seconds
+# later ($2 = "now": TERM only, at once). $1 = the long-lived shell's PID.
 KILL_TREE = r"""
 tree() {
-  local parent=$1 sig=$2 s l r p kids=
+  local parent=$1 s l r p
   for s in /proc/[0-9]*/stat; do
     read -r l < "$s" 2>/dev/null || continue
     r=${l##*) }
     set -- $r
     [ "$2" = "$parent" ] || continue
-    p=${s#/proc/}; kids="$kids ${p%/stat}"
+    p=${s#/proc/}; p=${p%/stat}
+    echo "$p"; tree "$p"
   done
-  for p in $kids; do tree "$p" "$sig"; kill -"$sig" "$p" 2>/dev/null; done
 }
-tree "$1" TERM; [ "$2" = now ] || { sleep 2; tree "$1" KILL; }; true
+pids=$(tree "$1")
+[ -n "$pids" ] || exit 0
+kill -STOP $pids 2>/dev/null; kill -TERM $pids 2>/dev/null; kill -CONT $pids 2>/dev/null
+[ "$2" = now ] && exit 0
+sleep 2; kill -KILL $pids 2>/dev/null; true
 """
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from k8sboot.connection.known_hosts import KnownHosts
-from k8sboot.connection.ssh import SSHConnection
+from k8sboot.connection.ssh import SSHConnection, put_script
 from tests.e2e.helpers import REPO, k8sboot, ssh
 from tests.e2e.test_engine_on_hosts import recap
 from tests.lab.containers import LabHost
@@ -191,7 +191,7 @@ def test_concurrent_uploads_of_one_file_do_not_collide(tmp_path, lab_hosts):
         results = [None, None]
 
         def upload(i: int) -> None:
-            results[i] = conn.put("/tmp/k8sboot-same/file", blobs[i], sha256=hashlib.sha256(blobs[i]).hexdigest())
+            results[i] = conn.put("/tmp/k8sboot-same/file", blobs[i])
 
         threads = [threading.Thread(target=upload, args=(i,)) for i in (0, 1)]
         for t in threads:
@@ -210,9 +210,9 @@ def test_an_upload_cut_or_altered_leaves_the_old_file_and_no_temporary(tmp_path,
     conn = _conn(lab_hosts["eng-a"], tmp_path)
     try:
         conn.run("rm -rf /tmp/k8sboot-cut && mkdir /tmp/k8sboot-cut && echo old > /tmp/k8sboot-cut/file")
-        # the bytes that arrive are not the ones announced: refused on the host
-        r = conn.put("/tmp/k8sboot-cut/file", b"new\n", sha256="0" * 64)
-        assert not r.ok and "incomplete or altered" in r.stderr
+        # fewer bytes arrive than were sent (a stream cut short): refused on the host
+        r = conn.run(put_script("/tmp/k8sboot-cut/file", 4), stdin=b"ne")
+        assert not r.ok and "arrived incomplete" in r.stderr
         assert conn.run("cat /tmp/k8sboot-cut/file").stdout == "old\n"
         assert conn.run("ls -A /tmp/k8sboot-cut").stdout.split() == ["file"]
     finally:
@@ -237,7 +237,7 @@ def test_an_upload_cut_or_altered_leaves_the_old_file_and_no_temporary(tmp_path,
 
     def upload() -> None:
         try:
-            conn.put("/tmp/k8sboot-cut/file", slow_chunks(), sha256=hashlib.sha256(big).hexdigest())
+            conn.put("/tmp/k8sboot-cut/file", slow_chunks(), size=len(big))  # type: ignore[arg-type]
         except BaseException as e:  # noqa: BLE001 - the cut connection is the point
             errors.append(e)
 

@@ -101,7 +101,7 @@ def ensure_file(
         r = ctx.conn.run(" && ".join(cmds), become=ctx.become)
     else:
         # a new file without a mode gets 0644, as Ansible's default umask gives
-        r = ctx.conn.put(dest, content, sha256=sha256, mode=want_mode or (st.mode if st.exists else "644"),
+        r = ctx.conn.put(dest, content, mode=want_mode or (st.mode if st.exists else "644"),
                          owner=chown, become=ctx.become)
     if not r.ok:
         return ModuleResult(failed=True, msg=f"writing {dest} failed: {r.stderr_tail(3)}", rc=r.rc,

@@ -6,7 +6,6 @@ import shlex
 from pathlib import Path
 
 from k8sboot.connection.ssh import SSHConnection
-from k8sboot.engine.modules.copy import local_sha256 as file_sha256
 
 REMOTE_DIR = "/var/lib/k8sboot/images"  # where the node role keeps its archives too
 
@@ -19,7 +18,7 @@ def import_image(conn: SSHConnection, archive: Path, tag: str) -> str | None:
         state = conn.run("systemctl is-active containerd", become=True).stdout.strip()
         if state and state != "active":
             return f"containerd is {state} on {conn.name}"
-        put = conn.put(dest, archive, sha256=file_sha256(archive), mode="0644", become=True)
+        put = conn.put(dest, archive, mode="0644", become=True)
         if not put.ok:
             return f"cannot copy the image to {dest}: {put.stderr_tail(2)}"
         r = conn.run(f"ctr -n k8s.io images import {shlex.quote(dest)}", become=True, timeout=120)
