@@ -95,3 +95,29 @@ def test_until_retries_then_gives_up_with_the_count(tmp_path):
     result, _ = run_play(roles, ["r"], {"h1": host})
     assert host.commands.count("probe") == 4
     assert "gave up after 4 attempts" in result.failures[0].msg
+
+
+def test_wait_for_polls_on_the_host_in_one_command_with_its_values_quoted(tmp_path):
+    roles = write_role(tmp_path, [{"name": "port", "ansible.builtin.wait_for":
+                                   {"host": "127.0.0.1;reboot", "port": 6443, "timeout": 5}}])
+    host = FakeHost("h1")
+    result, _ = run_play(roles, ["r"], {"h1": host})
+    assert result.ok
+    (probe,) = [c for c in host.commands if "dev/tcp" in c]
+    assert probe.startswith("bash -c ") and "'\"'\"'/dev/tcp/127.0.0.1;reboot/6443'\"'\"'" in probe
+
+
+def test_uri_reports_the_status_the_host_saw(tmp_path):
+    import json
+
+    from k8sboot.connection.result import CommandResult
+
+    roles = write_role(tmp_path, [{"name": "ready", "ansible.builtin.uri":
+                                   {"url": "https://127.0.0.1:6443/readyz", "status_code": 200,
+                                    "return_content": True}, "register": "r"},
+                                  {"name": "broken", "ansible.builtin.uri": {"url": "https://x/broken"}}])
+    answers = {r"python3 -c .*readyz": CommandResult("", 0, json.dumps({"status": 200, "content": "ok"}), ""),
+               r"python3 -c .*broken": CommandResult("", 0, "not json at all", "")}
+    result, rec = run_play(roles, ["r"], {"h1": FakeHost("h1", answers=answers)})
+    assert rec.statuses("h1")["ready"] == OK
+    assert "unexpected output from the host" in result.failures[0].msg  # not a traceback
