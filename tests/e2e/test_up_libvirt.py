@@ -34,7 +34,7 @@ def ready(home) -> dict[str, str]:  # noqa: ANN001
 def test_the_default_vm_cluster_lives_up_rerun_stop_start_down(tmp_path):
     home = tmp_path
     try:
-        r = k8sboot("up", home=home)
+        r = k8sboot("up", home=home, timeout=1800)  # software emulation: minutes, more under load
         assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
         assert ready(home) == {"local": "True"}
         kubeconfig = k8sboot("kubeconfig", home=home).stdout.strip()
@@ -50,7 +50,7 @@ def test_the_default_vm_cluster_lives_up_rerun_stop_start_down(tmp_path):
         assert k8sboot("stop", home=home).returncode == 0
         assert "k8sboot-local" in virsh("list", "--all", "--name")  # shut off, still defined
         assert "k8sboot-local" not in virsh("list", "--name")
-        r = k8sboot("start", home=home)
+        r = k8sboot("start", home=home, timeout=1800)
         assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
         assert ready(home) == {"local": "True"}
     finally:
