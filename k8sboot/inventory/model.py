@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROLE_GROUPS = ("etcd", "control_plane", "nodes")
+from k8sboot import cluster_layout as layout
+
+ROLE_GROUPS = layout.ROLE_GROUPS
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8sboot import cluster_layout as layout
 from k8sboot.errors import InputError
 from k8sboot.inventory.validate import short
 from k8sboot.inventory.values import check_name, check_vars
@@ -28,11 +29,11 @@ CONNECTION_VARS: dict[str, tuple[str, ...]] = {
 
 # kubespray's group names -> k8sboot's role groups (the original names are kept too).
 ROLE_ALIASES: dict[str, str] = {
-    "kube_control_plane": "control_plane",
-    "kube-master": "control_plane",
-    "kube_master": "control_plane",
-    "kube_node": "nodes",
-    "kube-node": "nodes",
+    "kube_control_plane": layout.CONTROL_PLANE,
+    "kube-master": layout.CONTROL_PLANE,
+    "kube_master": layout.CONTROL_PLANE,
+    "kube_node": layout.NODES,
+    "kube-node": layout.NODES,
 }
 
 

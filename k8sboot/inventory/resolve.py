@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from k8sboot import cluster_layout as layout
 from k8sboot.errors import InputError
 from k8sboot.inventory.cluster import (
     PROVISIONING_PROVIDERS,
@@ -183,7 +184,7 @@ def _first_control_plane_vars(raw: RawInventory, memberships: dict[str, set[str]
     """kubespray keeps cluster settings in group_vars/k8s_cluster: read them as a control
     plane host sees them; with no control plane host, the all-level vars."""
     for name in raw.hosts:
-        if any(ROLE_ALIASES.get(g, g) == "control_plane" for g in memberships[name]):
+        if any(ROLE_ALIASES.get(g, g) == layout.CONTROL_PLANE for g in memberships[name]):
             return resolved[name]
     return all_vars
 

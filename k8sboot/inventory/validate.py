@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from k8sboot import cluster_layout as layout
 from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import ROLE_GROUPS, Inventory
@@ -80,11 +81,11 @@ def check_roles(inv: Inventory, host_lines: dict[str, int | None], file: str) ->
                 f"nodes (kube_control_plane / kube_node / etcd in kubespray inventories), "
                 f"or remove it",
                 file=file, line=host_lines.get(host.name))
-    if not inv.groups.get("control_plane"):
+    if not inv.groups.get(layout.CONTROL_PLANE):
         raise InputError(
             "no control plane host: put at least one host in the control_plane group "
             "(kube_control_plane in kubespray inventories)", file=file)
-    if not inv.groups.get("etcd"):
+    if not inv.groups.get(layout.ETCD):
         raise InputError(
             "no etcd host: put at least one host (usually the control plane hosts) in the "
             "etcd group", file=file)
@@ -92,12 +93,12 @@ def check_roles(inv: Inventory, host_lines: dict[str, int | None], file: str) ->
 
 def role_warnings(inv: Inventory) -> list[str]:
     warnings: list[str] = []
-    etcd = len(inv.groups.get("etcd", []))
+    etcd = len(inv.groups.get(layout.ETCD, []))
     if etcd and etcd % 2 == 0:
         warnings.append(
             f"etcd has {etcd} members: an even count tolerates no more failures than one "
             f"fewer; use 1, 3 or 5")
-    nodes = len(inv.groups.get("nodes", []))
+    nodes = len(inv.groups.get(layout.NODES, []))
     if nodes < 3:
         warnings.append(
             f"only {nodes} host(s) in nodes: fine for a lab, but production clusters want "
