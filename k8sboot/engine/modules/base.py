@@ -79,6 +79,10 @@ class ModuleSpec:
             raise InputError(f"{where}: {self.name} needs {', '.join(sorted(missing))}")
 
 
+class ProbeFailed(Exception):
+    """A command that only looks at the host failed: the state is unknown, not "absent" or "inactive"."""
+
+
 def module_bool(args: dict[str, Any], key: str) -> bool:
     """A boolean argument as Ansible reads one: its spellings of true and false, nothing else."""
     value = args.get(key, False)

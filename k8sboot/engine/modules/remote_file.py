@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.connection.ssh import STAT_SIGNATURE
-from k8sboot.engine.modules.base import ModuleContext, ModuleResult, normalize_mode, redacted_diff
+from k8sboot.engine.modules.base import (
+    ModuleContext,
+    ModuleResult,
+    ProbeFailed,
+    normalize_mode,
+    redacted_diff,
+)
 
 
 @dataclass(frozen=True)
@@ -17,10 +23,6 @@ class RemoteStat:
     owner: str | None = None
     group: str | None = None
     sha256: str | None = None
-
-
-class ProbeFailed(Exception):
-    """The command that looks at a remote file failed: the file's state is unknown."""
 
 
 def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:

@@ -8,14 +8,16 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, module_bool
+from k8sboot.engine.modules.base import (
+    ModuleContext,
+    ModuleResult,
+    ModuleSpec,
+    ProbeFailed,
+    module_bool,
+)
 from k8sboot.errors import InputError
 
 STATES = {"started", "stopped", "restarted", "reloaded"}
-
-
-class ProbeFailed(Exception):
-    pass
 
 
 def _show(ctx: ModuleContext, unit: str) -> dict[str, str]:
