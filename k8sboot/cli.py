@@ -151,6 +151,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("status"))
 
     p = sub.add_parser(
+        "etcd", help="etcd's members, leader and quorum; snapshots", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Talk to the inventory's etcd members directly (https://<node ip>:<client port>,\n"
+                    "with the local PKI's etcd client certificate): no SSH, no etcdctl.\n"
+                    "  k8sboot etcd status -i my.yml      # members, leader, DB size, raft index, quorum\n"
+                    "  k8sboot etcd snapshot -i my.yml    # a snapshot in the state directory",
+    )
+    esub = p.add_subparsers(dest="etcd_command", metavar="ACTION", required=True)
+    es = esub.add_parser(
+        "status", help="every member's health, the leader, DB size, raft index; the quorum",
+        formatter_class=_Formatter,
+        epilog="Exit codes: 0 etcd has a quorum, 1 it has not (or no member answers), 2 bad input.",
+        description="A table of every etcd member (name, endpoint, healthy, leader, DB size, raft\n"
+                    "index, version, error), then one line: the quorum, the leader, who is down.",
+    )
+    _inventory_arg(es)
+    es.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                    help="table (default), or json for scripts (the same data)")
+    es.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                    help="how long to wait for each member (default 5)")
+    es.set_defaults(func=_lazy("etcd", "status"))
+    esn = esub.add_parser(
+        "snapshot", help="save a snapshot of etcd here", formatter_class=_Formatter, epilog=EPILOG,
+        description="Stream a snapshot from the leader (or, if it is down, another healthy member)\n"
+                    "into FILE, mode 0600, written whole or not at all; `etcdctl snapshot restore`\n"
+                    "reads it. Default FILE: <state dir>/etcd-snapshots/<cluster>-<UTC time>.db.",
+    )
+    esn.add_argument("file", nargs="?", metavar="FILE",
+                     help="where to save it (a directory: a timestamped file in it)")
+    _inventory_arg(esn)
+    esn.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                     help="how long to wait for each member's answer (default 5)")
+    esn.set_defaults(func=_lazy("etcd", "snapshot"))
+
+    p = sub.add_parser(
         "run", help="run roles on the hosts (like ansible-playbook)", formatter_class=_Formatter,
         epilog=EPILOG,
         description="Run one or more roles (roles/<name>/tasks/main.yml) on the inventory's hosts,\n"

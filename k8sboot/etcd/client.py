@@ -86,8 +86,9 @@ class Member:
 class MemberStatus:
     """One endpoint's answer to a status request, or why it gave none (``error``).
 
-    A member that answers but knows no leader (it cannot reach a quorum), or reports
-    alarms (e.g. NOSPACE), has its other fields filled in and ``error`` set too.
+    A member that answers is healthy even when it knows no leader (``leader_id`` None:
+    it cannot reach a quorum, or an election is under way); one that reports alarms
+    (NOSPACE, CORRUPT) has its other fields filled in and ``error`` set too.
     """
 
     endpoint: str
@@ -237,9 +238,8 @@ class EtcdClient:
             return MemberStatus(endpoint, None, None, None, None, None, failed.reason)
         header = data.get("header") or {}
         leader = _int(data.get("leader")) or None  # "0" or absent: no leader
-        problems = [str(e) for e in data.get("errors") or []]
-        if leader is None:
-            problems.insert(0, "no leader (cannot reach a quorum of members)")
+        # alarms (NOSPACE, CORRUPT) are errors; "no leader" is what leader_id None says
+        problems = [str(e) for e in data.get("errors") or [] if "no leader" not in str(e)]
         return MemberStatus(
             endpoint=endpoint,
             member_id=_int(header.get("member_id")),

@@ -55,7 +55,10 @@ def quorum_report(statuses: Sequence[MemberStatus], members: Sequence[Member],
     def member_of(status: MemberStatus) -> Member | None:
         if status.member_id is not None and status.member_id in by_id:
             return by_id[status.member_id]
-        return by_url.get(status.endpoint)
+        if status.endpoint in by_url:
+            return by_url[status.endpoint]
+        name = names.get(status.endpoint)  # advertised under another address than we dialled
+        return next((m for m in members if name and m.name == name), None)
 
     def name_of(member: Member | None, endpoint: str | None = None) -> str:
         if member is not None and member.name:
@@ -81,27 +84,33 @@ def quorum_report(statuses: Sequence[MemberStatus], members: Sequence[Member],
     down: list[tuple[str, str]] = []
     if members:
         total = len(members)
-        for m in members:
-            if m.id in healthy_ids:
-                continue
-            status = next((s for s in statuses if member_of(s) is m), None)
-            why = status.error if status is not None and status.error else (
-                NOT_STARTED if not m.name and not m.client_urls else NOT_ASKED)
-            down.append((name_of(m, status.endpoint if status else None), why))
         healthy = len(healthy_ids & by_id.keys())
+        listed = set(healthy_ids)
+        for s in statuses:  # in the caller's (the inventory's) order
+            m = member_of(s)
+            if m is not None and m.id not in listed:
+                listed.add(m.id)
+                down.append((name_of(m, s.endpoint), s.error or NOT_ASKED))
+        for m in members:
+            if m.id not in listed:
+                down.append((name_of(m), NOT_STARTED if not m.name and not m.client_urls
+                             else NOT_ASKED))
     else:
         total = len(statuses)
         healthy = sum(1 for s in statuses if s.healthy)
         down = [(name_of(None, s.endpoint), s.error or "") for s in statuses if not s.healthy]
 
+    # the leader the healthy members agree on, if it is one of them (a leader that just
+    # died is still named by the others until they elect a new one)
     leader: str | None = None
     if leaders:
         leader_id = leaders.most_common(1)[0][0]
-        if leader_id in by_id:
-            leader = name_of(by_id[leader_id])
-        else:
-            leader = next((name_of(member_of(s), s.endpoint) for s in statuses
-                           if s.member_id == leader_id), f"{leader_id:x}")
+        if leader_id in healthy_ids:
+            if leader_id in by_id:
+                leader = name_of(by_id[leader_id])
+            else:
+                leader = next((name_of(member_of(s), s.endpoint) for s in statuses
+                               if s.member_id == leader_id), f"{leader_id:x}")
     return QuorumReport(healthy=healthy, total=total, needed=quorum(total), leader=leader,
                         down=down)
 

@@ -227,6 +227,7 @@ def test_added_member_appears_unstarted_and_is_removed_again(cluster: Cluster) -
 
 
 def test_a_dead_member_is_unhealthy_with_a_reason_and_the_others_carry_on(cluster: Cluster) -> None:
+    names = {cluster.endpoint(n): n for n in NAMES}
     try:
         cluster.kill("m3")
         statuses = {s.endpoint: s for s in cluster.client().statuses()}
@@ -234,11 +235,25 @@ def test_a_dead_member_is_unhealthy_with_a_reason_and_the_others_carry_on(cluste
         assert not dead.healthy and dead.error == "connection refused"
         assert dead.member_id is None and dead.leader_id is None
         assert all(statuses[cluster.endpoint(n)].healthy for n in ("m1", "m2"))
-        report = quorum_report(list(statuses.values()), cluster.client().members())
+        report = quorum_report(list(statuses.values()), cluster.client().members(), names)
         assert report.ok and report.healthy == 2
         assert report.down == [("m3", "connection refused")]
+
+        cluster.kill("m2")  # m1 alone: it answers, and soon knows no leader
+        client = cluster.client()
+        deadline = time.monotonic() + 10
+        while (lone := client.status(cluster.endpoint("m1"))).leader_id is not None:
+            assert time.monotonic() < deadline, "m1 still names a leader"
+            time.sleep(0.1)
+        assert lone.healthy and lone.raft_index
+        report = quorum_report(client.statuses(), client.members(), names)
+        assert not report.ok and report.leader is None
+        assert report.summary() == ("quorum LOST: 1/3 healthy (needs 2); "
+                                    "down: m2 (connection refused), m3 (connection refused)")
     finally:
-        cluster.start("m3")
+        for name in ("m2", "m3"):
+            if name not in cluster.procs:
+                cluster.start(name)
     cluster.wait_healthy()
 
 

@@ -1,0 +1,235 @@
+"""`k8sboot etcd status` and `k8sboot etcd snapshot [FILE]`: the etcd cluster, from here.
+
+    k8sboot etcd status -i my.yml            # a table, then "quorum: 3/3 healthy (needs 2), leader: cp2"
+    k8sboot etcd status -i my.yml -o json    # the same data for scripts
+    k8sboot etcd snapshot -i my.yml          # <state dir>/etcd-snapshots/<cluster>-<UTC time>.db
+
+Both talk to the inventory's etcd members directly (https://<node ip>:<client port>)
+with the local PKI's etcd health-check client certificate: no SSH, no etcdctl.
+`status` exits 1 when etcd has no quorum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from k8sboot import cluster_layout as layout
+from k8sboot import ui
+from k8sboot.commands.context import build_context
+from k8sboot.errors import InputError, K8sbootError
+from k8sboot.etcd import (
+    EtcdClient,
+    EtcdTLS,
+    EtcdUnavailable,
+    Member,
+    MemberStatus,
+    QuorumReport,
+    local_tls,
+    quorum_report,
+)
+from k8sboot.etcd.report import NOT_ASKED, NOT_STARTED
+from k8sboot.inventory.model import Inventory
+from k8sboot.plan import ClusterPlan, cluster_settings, node_ip
+
+SNAPSHOT_DIR = "etcd-snapshots"  # under the cluster's state directory
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+# -- pure -----------------------------------------------------------------------
+def etcd_endpoints(inventory: Inventory) -> dict[str, str]:
+    """endpoint -> member name, for every etcd host of the inventory, in inventory order."""
+    hosts = inventory.hosts_in(layout.ETCD)
+    if not hosts:
+        raise InputError("the inventory has no etcd hosts (group `etcd`)",
+                         file=str(inventory.path) if inventory.path else None)
+    # only the inventory-derived parts of the plan (names, addresses, ports) are used
+    plan = ClusterPlan(inventory, cluster_settings(inventory), "", {}, Path())
+    return {layout.https_url(node_ip(h), plan.etcd_ports(h)[0]): plan.etcd_name(h) for h in hosts}
+
+
+def human_size(n: int | None) -> str:
+    """20480 -> '20.0 KiB'; None -> '-'."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in _UNITS:
+        if size < 1024 or unit == _UNITS[-1]:
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def default_snapshot_path(state_root: Path, cluster: str, now: datetime | None = None) -> Path:
+    """<state dir>/etcd-snapshots/<cluster>-<YYYYmmddTHHMMSSZ>.db, the time in UTC."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return state_root / SNAPSHOT_DIR / f"{cluster}-{stamp}.db"
+
+
+def status_rows(statuses: Sequence[MemberStatus], members: Sequence[Member],
+                names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One row per endpoint asked, then one per member no endpoint stands for (e.g. one
+    added but not started yet)."""
+    by_id = {m.id: m for m in members}
+    by_url = {u.rstrip("/"): m for m in members for u in m.client_urls}
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for s in statuses:
+        member = by_id.get(s.member_id) if s.member_id is not None else None
+        member = member or by_url.get(s.endpoint)
+        if member is not None:
+            seen.add(member.id)
+        member_id = member.id if member else s.member_id
+        rows.append({
+            "name": (member.name if member and member.name else None)
+            or names.get(s.endpoint) or s.endpoint,
+            "endpoint": s.endpoint,
+            "member_id": f"{member_id:x}" if member_id is not None else None,
+            "healthy": s.healthy,
+            "leader": s.is_leader,
+            "db_size": s.db_size,
+            "raft_index": s.raft_index,
+            "version": s.version,
+            "error": s.error,
+        })
+    for m in members:
+        if m.id in seen:
+            continue
+        rows.append({
+            "name": m.name or f"{m.id:x}",
+            "endpoint": m.client_urls[0] if m.client_urls else None,
+            "member_id": f"{m.id:x}",
+            "healthy": False,
+            "leader": False,
+            "db_size": None,
+            "raft_index": None,
+            "version": None,
+            "error": NOT_STARTED if not m.name and not m.client_urls else NOT_ASKED,
+        })
+    return rows
+
+
+def status_data(cluster: str, rows: list[dict[str, Any]], report: QuorumReport,
+                members_error: str | None = None) -> dict[str, Any]:
+    """What `-o json` prints."""
+    return {
+        "cluster": cluster,
+        "members": rows,
+        "members_error": members_error,
+        "quorum": {
+            "ok": report.ok,
+            "healthy": report.healthy,
+            "total": report.total,
+            "needed": report.needed,
+            "leader": report.leader,
+            "down": [{"name": name, "error": why} for name, why in report.down],
+        },
+        "summary": report.summary(),
+    }
+
+
+def status_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table(pad_edge=False)
+    for col in ("MEMBER", "ENDPOINT", "HEALTHY", "LEADER", "DB SIZE", "RAFT INDEX", "VERSION",
+                "ERROR"):
+        t.add_column(col, no_wrap=col != "ERROR")
+    for r in rows:
+        t.add_row(
+            escape(r["name"]),
+            escape(r["endpoint"] or "-"),
+            "[green]yes[/]" if r["healthy"] else "[red]no[/]",
+            "[bold]yes[/]" if r["leader"] else "no",
+            human_size(r["db_size"]),
+            str(r["raft_index"]) if r["raft_index"] is not None else "-",
+            escape(r["version"] or "-"),
+            f"[red]{escape(r['error'])}[/]" if r["error"] else "",
+        )
+    return t
+
+
+def summary_markup(report: QuorumReport) -> str:
+    return f"[green]{escape(report.summary())}[/]" if report.ok else \
+        f"[bold red]{escape(report.summary())}[/]"
+
+
+# -- I/O --------------------------------------------------------------------------
+def _gather(endpoints: Sequence[str], tls: EtcdTLS, timeout: float
+            ) -> tuple[list[MemberStatus], list[Member], str | None]:
+    """Every endpoint's status, then the member list from one that answered."""
+    statuses = EtcdClient(endpoints, tls, timeout).statuses()
+    answering = [s.endpoint for s in statuses if s.member_id is not None]
+    if not answering:
+        return statuses, [], "no member answered"
+    try:
+        return statuses, EtcdClient(answering, tls, timeout).members(), None
+    except K8sbootError as exc:  # a member that answers status may still refuse the list
+        return statuses, [], str(exc)
+
+
+def status(args: argparse.Namespace) -> int:
+    ctx = build_context(args)
+    names = etcd_endpoints(ctx.inventory)
+    statuses, members, members_error = _gather(list(names), local_tls(ctx.state.pki_dir),
+                                               args.timeout)
+    rows = status_rows(statuses, members, names)
+    report = quorum_report(statuses, members, names)
+    if getattr(args, "output", "table") == "json":
+        print(json.dumps(status_data(ctx.inventory.name, rows, report, members_error), indent=2))
+    else:
+        ui.console.print(status_table(rows))
+        if members_error and statuses and any(s.member_id is not None for s in statuses):
+            ui.warn(f"member list: {members_error}")
+        ui.console.print(summary_markup(report), soft_wrap=True)
+    return 0 if report.ok else 1
+
+
+def snapshot_sources(statuses: Sequence[MemberStatus]) -> list[MemberStatus]:
+    """The healthy members, the leader first."""
+    healthy = [s for s in statuses if s.healthy]
+    return sorted(healthy, key=lambda s: not s.is_leader)
+
+
+def snapshot(args: argparse.Namespace) -> int:
+    ctx = build_context(args)
+    names = etcd_endpoints(ctx.inventory)
+    tls = local_tls(ctx.state.pki_dir)
+    statuses = EtcdClient(list(names), tls, args.timeout).statuses()
+    sources = snapshot_sources(statuses)
+    if not sources:
+        down = "".join(f"\n  {names.get(s.endpoint, s.endpoint)} ({s.endpoint}): {s.error}"
+                       for s in statuses)
+        raise K8sbootError(f"etcd: no healthy member to take a snapshot from:{down}")
+    if args.file:
+        dest = Path(args.file).expanduser()
+        if dest.is_dir():
+            dest = dest / default_snapshot_path(dest, ctx.inventory.name).name
+    else:
+        dest = default_snapshot_path(ctx.state.ensure().root, ctx.inventory.name)
+        dest.parent.mkdir(mode=0o700, exist_ok=True)
+    failures: list[tuple[str, str]] = []
+    for source in sources:
+        name = names.get(source.endpoint, source.endpoint)
+        started = time.monotonic()
+        try:
+            size = EtcdClient([source.endpoint], tls, args.timeout).snapshot(dest)
+        except EtcdUnavailable as exc:
+            failures.extend(exc.failures)
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot write the snapshot: {exc.strerror or exc}",
+                             file=str(dest)) from None
+        seconds = time.monotonic() - started
+        role = "the leader" if source.is_leader else "not the leader"
+        ui.console.print(f"snapshot of etcd in [bold]{escape(ctx.inventory.name)}[/] from "
+                         f"{escape(name)} ({role}): {escape(str(dest))}")
+        ui.console.print(f"  {human_size(size)} ({size} bytes) in {seconds:.2f}s")
+        return 0
+    raise EtcdUnavailable("the snapshot request", failures)
