@@ -27,7 +27,7 @@ import ssl
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,38 +308,43 @@ class EtcdClient:
         raise EtcdUnavailable("the snapshot request", failures)
 
     def _stream_snapshot(self, endpoint: str, out: BinaryIO) -> int:
-        digest = hashlib.sha256()
-        tail = b""  # the last 32 bytes seen: the sha256 trailer once the stream ends
-        size = 0
-        remaining: int | None = None
         with self._open(endpoint, "/v3/maintenance/snapshot", {}) as response:
-            for message in _json_stream(response):
-                if "error" in message:
-                    err = message["error"]
-                    text = err.get("message") if isinstance(err, dict) else err
-                    raise _Failed(f"snapshot stream broke off: {text}", delivered=True)
-                result = message.get("result")
-                if not isinstance(result, dict):
-                    raise _Failed(f"bad snapshot message: {str(message)[:100]}", delivered=True)
-                try:
-                    blob = base64.b64decode(result.get("blob") or "", validate=True)
-                except ValueError:
-                    raise _Failed("bad snapshot message: blob is not base64", delivered=True) \
-                        from None
-                remaining = _int(result.get("remaining_bytes", result.get("remainingBytes"))) or 0
-                out.write(blob)
-                size += len(blob)
-                joined = tail + blob
-                digest.update(joined[:-_SHA256_LEN])
-                tail = joined[-_SHA256_LEN:]
-        if size <= _SHA256_LEN:
-            raise _Failed(f"empty snapshot ({size} bytes)", delivered=True)
-        if remaining:
-            raise _Failed(f"snapshot stream ended early, {remaining} bytes short", delivered=True)
-        if digest.digest() != tail:
-            raise _Failed("snapshot is damaged: its sha256 does not match the data",
-                          delivered=True)
-        return size
+            return _copy_snapshot(_json_stream(response), out)
+
+
+def _copy_snapshot(messages: Iterable[dict[str, Any]], out: BinaryIO) -> int:
+    """Write the blobs of the snapshot messages to out; the bytes written. The stream is
+    ``{"result": {"remaining_bytes": "<after this blob>", "blob": "<base64>"}}`` per 32 KiB
+    (remaining_bytes left out when 0), then one more message with the sha256 of all before."""
+    digest = hashlib.sha256()
+    tail = b""  # the last 32 bytes seen: the sha256 trailer once the stream ends
+    size = 0
+    remaining: int | None = None
+    for message in messages:
+        if "error" in message:
+            err = message["error"]
+            text = err.get("message") if isinstance(err, dict) else err
+            raise _Failed(f"snapshot stream broke off: {text}", delivered=True)
+        result = message.get("result")
+        if not isinstance(result, dict):
+            raise _Failed(f"bad snapshot message: {str(message)[:100]}", delivered=True)
+        try:
+            blob = base64.b64decode(result.get("blob") or "", validate=True)
+        except ValueError:
+            raise _Failed("bad snapshot message: blob is not base64", delivered=True) from None
+        remaining = _int(result.get("remaining_bytes", result.get("remainingBytes"))) or 0
+        out.write(blob)
+        size += len(blob)
+        joined = tail + blob
+        digest.update(joined[:-_SHA256_LEN])
+        tail = joined[-_SHA256_LEN:]
+    if size <= _SHA256_LEN:
+        raise _Failed(f"empty snapshot ({size} bytes)", delivered=True)
+    if remaining:
+        raise _Failed(f"snapshot stream ended early, {remaining} bytes short", delivered=True)
+    if digest.digest() != tail:
+        raise _Failed("snapshot is damaged: its sha256 does not match the data", delivered=True)
+    return size
 
 
 def _json_stream(response: BinaryIO) -> Iterator[dict[str, Any]]:

@@ -7,7 +7,6 @@ No mocks: /usr/bin/etcd (Debian's) serves the v3 JSON gateway the client speaks,
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import socket
@@ -22,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from k8sboot.etcd import EtcdClient, EtcdError, EtcdTLS, EtcdUnavailable, local_tls, quorum_report
-from k8sboot.etcd.client import _json_stream
 from k8sboot.pki import PkiSpec, ensure_pki
 
 ETCD = Path("/usr/bin/etcd")
@@ -273,24 +271,3 @@ def test_a_server_outside_the_etcd_ca_is_refused(cluster: Cluster, tmp_path: Pat
                        etcd_members=[("m1", ["127.0.0.1"])]), other)
     status = EtcdClient(cluster.endpoints[:1], local_tls(other), 2.0).status(cluster.endpoints[0])
     assert not status.healthy and status.error and status.error.startswith("TLS: ")
-
-
-class _Trickle(io.RawIOBase):
-    """A response that hands out a few bytes per read, as a slow network would."""
-
-    def __init__(self, data: bytes, step: int):
-        self.data, self.step = data, step
-
-    def read(self, n: int = -1) -> bytes:
-        out, self.data = self.data[: self.step], self.data[self.step:]
-        return out
-
-
-@pytest.mark.parametrize("separator", [b"\n", b"", b"\r\n"])
-@pytest.mark.parametrize("step", [1, 7, 1 << 16])
-def test_stream_objects_are_read_newline_separated_or_concatenated(separator: bytes,
-                                                                   step: int) -> None:
-    objects = [{"result": {"remaining_bytes": "5", "blob": "aGVsbG8="}},
-               {"result": {"blob": "w6k="}}]  # the second holds "é": split UTF-8 when step=1
-    raw = separator.join(json.dumps(o).encode() for o in objects) + separator
-    assert list(_json_stream(_Trickle(raw, step))) == objects

@@ -1,16 +1,31 @@
-"""`k8sboot etcd status` and `snapshot`: the quorum report and how the commands word it (pure)."""
+"""etcd without an etcd: the quorum report, how the commands word it, the snapshot stream (pure)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from k8sboot.commands import etcd as cmd
-from k8sboot.etcd import Member, MemberStatus, QuorumReport, quorum, quorum_report
+from k8sboot.errors import InputError
+from k8sboot.etcd import (
+    EtcdClient,
+    EtcdTLS,
+    Member,
+    MemberStatus,
+    QuorumReport,
+    quorum,
+    quorum_report,
+)
+from k8sboot.etcd.client import _copy_snapshot, _Failed, _json_stream
 from k8sboot.etcd.report import NOT_STARTED
 from k8sboot.inventory.model import Inventory
 
@@ -181,3 +196,87 @@ hosts:
     assert cmd.etcd_endpoints(inv) == {"https://10.0.0.1:2379": "cp1",
                                        "https://192.168.1.2:2379": "cp2",
                                        "https://10.0.0.3:12379": "third"}
+
+
+def test_a_client_without_its_certificates_says_which_file_is_missing(tmp_path: Path) -> None:
+    tls = EtcdTLS(tmp_path / "etcd/ca.crt", tmp_path / "c.crt", tmp_path / "c.key")
+    with pytest.raises(InputError, match=r"etcd/ca\.crt is missing \(`k8sboot up` writes it\)"):
+        EtcdClient(["https://10.0.0.1:2379"], tls)
+
+
+# -- the snapshot stream -----------------------------------------------------------
+class _Trickle(io.RawIOBase):
+    """A response that hands out a few bytes per read, as a slow network would."""
+
+    def __init__(self, data: bytes, steps: list[int]):
+        self.data, self.steps = data, steps or [1 << 16]
+
+    def read(self, n: int = -1) -> bytes:
+        step = self.steps[0]
+        self.steps = self.steps[1:] or self.steps
+        out, self.data = self.data[:step], self.data[step:]
+        return out
+
+
+@pytest.mark.parametrize("separator", [b"\n", b"", b"\r\n"])
+@pytest.mark.parametrize("step", [1, 7, 1 << 16])
+def test_stream_objects_are_read_newline_separated_or_concatenated(separator: bytes,
+                                                                   step: int) -> None:
+    objects = [{"result": {"remaining_bytes": "5", "blob": "aGVsbG8="}},
+               {"result": {"blob": "w6k="}}, {"é": "ü"}]  # split UTF-8 when step=1
+    raw = separator.join(json.dumps(o, ensure_ascii=False).encode() for o in objects) + separator
+    assert list(_json_stream(_Trickle(raw, [step]))) == objects
+
+
+@given(objects=st.lists(st.dictionaries(st.text(max_size=5), st.text(max_size=40), max_size=3),
+                        max_size=6),
+       separators=st.lists(st.sampled_from(["", "\n", " ", "\r\n", "\n\n"]), min_size=1),
+       steps=st.lists(st.integers(1, 50), min_size=1, max_size=8))
+def test_stream_framing_survives_any_split_of_the_bytes(objects: list[dict[str, str]],
+                                                        separators: list[str],
+                                                        steps: list[int]) -> None:
+    raw = "".join(json.dumps(o, ensure_ascii=False) + separators[i % len(separators)]
+                  for i, o in enumerate(objects)).encode()
+    assert list(_json_stream(_Trickle(raw, steps))) == objects
+
+
+@pytest.mark.parametrize("raw", [b'{"result": {"blob": "AA"}', b'{"a": 1} [1, 2]', b"garbage",
+                                 b'{"a": "\xc3'])
+def test_a_broken_stream_is_an_error_not_a_hang(raw: bytes) -> None:
+    with pytest.raises(_Failed):
+        list(_json_stream(_Trickle(raw, [3])))
+
+
+def _messages(db: bytes, chunk: int = 10) -> list[dict[str, object]]:
+    """The stream etcd sends for this database: chunks, then the sha256."""
+    out: list[dict[str, object]] = []
+    for start in range(0, len(db), chunk):
+        blob = db[start:start + chunk]
+        left = len(db) - start - len(blob)
+        result: dict[str, object] = {"blob": base64.b64encode(blob).decode()}
+        if left:
+            result["remaining_bytes"] = str(left)
+        out.append({"result": result})
+    out.append({"result": {"blob": base64.b64encode(hashlib.sha256(db).digest()).decode()}})
+    return out
+
+
+def test_a_whole_snapshot_is_copied_with_its_sha256() -> None:
+    db = bytes(range(256)) * 3
+    out = io.BytesIO()
+    assert _copy_snapshot(_messages(db), out) == len(db) + 32
+    assert out.getvalue() == db + hashlib.sha256(db).digest()
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda m: m[:-2], "ended early, 10 bytes short"),      # the last chunk never came
+    (lambda m: m[:3] + m[4:], "sha256 does not match"),      # a chunk in the middle lost
+    (lambda m: m[:-1], "sha256 does not match"),             # the trailer lost
+    (lambda m: [], "empty snapshot"),
+    (lambda m: m[:2] + [{"error": {"grpc_code": 14, "message": "etcdserver: stopped"}}],
+     "broke off: etcdserver: stopped"),
+    (lambda m: [{"result": {"blob": "%%%"}}], "not base64"),
+])
+def test_an_incomplete_or_damaged_snapshot_is_refused(damage, why: str) -> None:
+    with pytest.raises(_Failed, match=why):
+        _copy_snapshot(damage(_messages(bytes(range(100)))), io.BytesIO())
