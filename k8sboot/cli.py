@@ -257,12 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_lazy("lifecycle", name))
 
     p = sub.add_parser(
-        "remove-node", help="delete a worker from the cluster and reset its host",
+        "remove-node", help="take a host out of the cluster and reset it",
         formatter_class=_Formatter, epilog=EPILOG,
-        description="Delete the Node object, reset the host (as `down` does, for that host only)\n"
-                    "and leave every other host untouched. Then take the host out of the inventory.",
+        description="Remove the host's etcd member (refused if etcd would lose quorum), delete its\n"
+                    "Node object, reset the host (as `down` does, for that host only) and leave every\n"
+                    "other host untouched. Then take the host out of the inventory and run `up`: the\n"
+                    "other hosts forget it (etcd servers, load balancers). Asks first unless --yes.",
     )
     p.add_argument("name", metavar="NAME", help="the host's inventory name")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     _inventory_arg(p)
     _connection_args(p)
     p.set_defaults(func=_lazy("lifecycle", "remove_node"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,25 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from k8sboot.reachability import first_answering
+
 KUBELET_API_ROLE = "system:kube-apiserver-to-kubelet"
 KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubelet-client.crt
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
-def api_client(kubeconfig: Path) -> client.ApiClient:
+def api_client(kubeconfig: Path, other_servers: Sequence[str] = ()) -> client.ApiClient:
+    """A client from a kubeconfig; with other_servers (every apiserver), one that answers.
+
+    The admin kubeconfig names one control plane; when that machine is down the
+    others serve the same API under the same certificate.
+    """
     api = config.new_client_from_config(config_file=str(kubeconfig))
     api.configuration.retries = 0
+    if other_servers:
+        live = first_answering([api.configuration.host, *other_servers])
+        if live:
+            api.configuration.host = live
     return api
 
 

@@ -26,6 +26,12 @@ GROUP_PORTS: dict[str, dict[int, str]] = {
     NODES: {10250: "kubelet", 10249: "kube-proxy metrics", 10256: "kube-proxy health"},
 }
 APISERVER_PORT = 6443
+# With several control planes, each node host runs a TCP load balancer on loopback in
+# front of every apiserver (kubespray's localhost load balancer): kubelet and
+# kube-proxy dial it, so losing one control plane is a failover, not an outage.
+# Its own port: a control plane's apiserver already holds 6443 on every address.
+APISERVER_LB_PORT = 6444
+APISERVER_LB_UNIT = "k8sboot-apiserver-lb"
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 
@@ -34,10 +40,12 @@ REMOTE_BIN_DIR = "/usr/local/bin"
 K8S_CONFIG_DIR = "/etc/kubernetes"
 K8S_PKI_DIR = "/etc/kubernetes/pki"
 ETCD_PKI_DIR = "/etc/etcd/pki"
+ETCD_DATA_DIR = "/var/lib/etcd"
 REMOTE_DIR_VARS: dict[str, str] = {
     "k8s_config_dir": K8S_CONFIG_DIR,
     "k8s_pki_dir": K8S_PKI_DIR,
     "etcd_pki_dir": ETCD_PKI_DIR,
+    "etcd_data_dir": ETCD_DATA_DIR,
 }
 
 

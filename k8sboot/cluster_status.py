@@ -14,6 +14,7 @@ from typing import Any
 from k8sboot.cluster_layout import GROUP_UNITS, NODES
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.plan import apiserver_urls
 from k8sboot.state import ClusterState
 
 UNITS_BY_GROUP = GROUP_UNITS  # the units each role group runs
@@ -134,7 +135,7 @@ def short_reason(exc: BaseException) -> str:
 
 
 # -- gathering (I/O) ------------------------------------------------------------
-def read_api(state: ClusterState) -> dict[str, Any]:
+def read_api(state: ClusterState, servers: list[str] | None = None) -> dict[str, Any]:
     """{url, reachable, version, error, nodes: [raw API node JSON]} from the admin kubeconfig."""
     out: dict[str, Any] = {
         "url": None,
@@ -150,7 +151,7 @@ def read_api(state: ClusterState) -> dict[str, Any]:
 
     from k8sboot.cluster_api import api_client
 
-    api = api_client(state.admin_kubeconfig)
+    api = api_client(state.admin_kubeconfig, servers or ())
     out["url"] = api.configuration.host
     try:
         # raw JSON: exactly what the API says, no client model in between
@@ -197,7 +198,7 @@ def gather(
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 1)) as ex:
-        api_future = ex.submit(read_api, state)
+        api_future = ex.submit(read_api, state, apiserver_urls(inventory))
         host_entries = list(ex.map(lambda h: read_services(pool, h), hosts))
         api = api_future.result()
     raw_nodes = api.pop("nodes")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sboot import cluster_layout as layout
+from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.pki import PkiSpec, files_for_host, remote_mode
@@ -31,6 +32,10 @@ DEFAULTS = {
     "service_cidr": "10.96.0.0/12",
     "node_cidr_mask_size": 24,
     "apiserver_port": layout.APISERVER_PORT,
+    # the node-local apiserver load balancer: "auto" = with two or more control planes
+    # and no api_endpoint of the user's own; true also for one (a cluster that will grow)
+    "apiserver_lb": "auto",
+    "apiserver_lb_port": layout.APISERVER_LB_PORT,
 }
 
 
@@ -75,11 +80,31 @@ class ClusterPlan:
         return self.inventory.hosts_in(layout.NODES)
 
     @property
+    def uses_apiserver_lb(self) -> bool:
+        return uses_apiserver_lb(self.inventory, self.settings)
+
+    def apiserver_url(self, host: Host) -> str:
+        return layout.https_url(node_ip(host), int(self.settings["apiserver_port"]))
+
+    @property
     def api_server_url(self) -> str:
+        """What kubelets and kube-proxy dial: the user's endpoint, the local balancer, or the one apiserver."""
         endpoint = self.settings.get("api_endpoint")
         if endpoint:
             return str(endpoint)
-        return layout.https_url(node_ip(self.control_planes[0]), int(self.settings["apiserver_port"]))
+        if self.uses_apiserver_lb:
+            return layout.https_url("127.0.0.1", int(self.settings["apiserver_lb_port"]))
+        return self.apiserver_url(self.control_planes[0])
+
+    @property
+    def admin_server_url(self) -> str:
+        """The admin kubeconfig's server: reachable from the user's machine, so never the loopback balancer.
+
+        With several control planes this is the first one; `k8sboot kubeconfig`
+        switches to one that answers when it is down.
+        """
+        endpoint = self.settings.get("api_endpoint")
+        return str(endpoint) if endpoint else self.apiserver_url(self.control_planes[0])
 
     @staticmethod
     def etcd_ports(host: Host) -> tuple[int, int]:
@@ -88,7 +113,17 @@ class ClusterPlan:
         return (int(v.get("etcd_client_port", layout.ETCD_CLIENT_PORT)),
                 int(v.get("etcd_peer_port", layout.ETCD_PEER_PORT)))
 
-    def etcd_name(self, host: Host) -> str:
+    # etcd's URLs and names depend on the host alone: commands without a plan use them too
+    @staticmethod
+    def etcd_client_url(host: Host) -> str:
+        return layout.https_url(node_ip(host), ClusterPlan.etcd_ports(host)[0])
+
+    @staticmethod
+    def etcd_peer_url(host: Host) -> str:
+        return layout.https_url(node_ip(host), ClusterPlan.etcd_ports(host)[1])
+
+    @staticmethod
+    def etcd_name(host: Host) -> str:
         return str(host.vars.get("etcd_member_name") or host.name)
 
     # -- PKI -------------------------------------------------------------------
@@ -163,16 +198,24 @@ class ClusterPlan:
             "cluster_dns_ip": _nth_ip(s["service_cidr"], 10, "service_cidr"),
             "api_server_url": self.api_server_url,
             "control_plane_count": len(self.control_planes),
+            "apiserver_lb_enabled": self.uses_apiserver_lb,
+            "apiserver_lb_port": int(s["apiserver_lb_port"]),
+            "apiserver_lb_unit": layout.APISERVER_LB_UNIT,
+            "apiserver_lb_backends": [
+                {"name": h.name, "address": node_ip(h), "port": int(s["apiserver_port"])}
+                for h in self.control_planes
+            ],
             "node_name": host.node_name,
             "node_ip": node_ip(host),
             "address": host.address,
             "etcd_name": self.etcd_name(host),
-            "etcd_initial_cluster": ",".join(
-                f"{self.etcd_name(h)}={layout.https_url(node_ip(h), self.etcd_ports(h)[1])}"
-                for h in self.etcd_hosts
-            ),
-            "etcd_servers": ",".join(layout.https_url(node_ip(h), self.etcd_ports(h)[0])
-                                     for h in self.etcd_hosts),
+            "etcd_initial_cluster": ",".join(f"{self.etcd_name(h)}={self.etcd_peer_url(h)}"
+                                             for h in self.etcd_hosts),
+            # read by etcd only when it starts with an empty data dir (a new cluster, or a
+            # member joining one: then `existing`, and the members at the time of joining)
+            "etcd_initial_cluster_state": "new",
+            "etcd_initial_cluster_token": f"{self.inventory.name}-etcd",
+            "etcd_servers": ",".join(self.etcd_client_url(h) for h in self.etcd_hosts),
             "etcd_client_port": self.etcd_ports(host)[0],
             "etcd_peer_port": self.etcd_ports(host)[1],
             **self.remote_dirs(host),
@@ -186,6 +229,28 @@ class ClusterPlan:
             "containerd_restrict_oom_score_adj": in_container,
         }
         return {**plan_vars, **host.vars}
+
+
+def apiserver_urls(inventory: Inventory) -> list[str]:
+    """Every control plane's apiserver, as a client outside the cluster reaches it."""
+    settings = cluster_settings(inventory)
+    if settings.get("api_endpoint"):
+        return [str(settings["api_endpoint"])]
+    return [layout.https_url(node_ip(h), int(settings["apiserver_port"]))
+            for h in inventory.hosts_in(layout.CONTROL_PLANE) if h.address or h.vars.get("ip")]
+
+
+def uses_apiserver_lb(inventory: Inventory, settings: dict[str, Any]) -> bool:
+    """Whether node hosts run the local apiserver load balancer (see `apiserver_lb` in DEFAULTS)."""
+    if settings.get("api_endpoint"):
+        return False
+    wanted = settings.get("apiserver_lb", "auto")
+    if wanted == "auto":
+        return len(inventory.hosts_in(layout.CONTROL_PLANE)) > 1
+    value = parse_bool(wanted)
+    if value is None:
+        raise InputError(f"cluster.apiserver_lb: {wanted!r} is not auto, true or false")
+    return value
 
 
 def cluster_settings(inventory: Inventory) -> dict[str, Any]:

@@ -38,15 +38,22 @@ def start(args: argparse.Namespace) -> int:
     return up_command.run(args)
 
 
+def confirmed(args: argparse.Namespace, what: str, question: str) -> bool:
+    """--yes, or a yes typed at the terminal; with no terminal to ask on, an error."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InputError(f"{what}: pass --yes to confirm (no terminal to ask on)")
+    if input(f"{question} [y/N] ").strip().lower() in ("y", "yes"):
+        return True
+    ui.info("nothing done")
+    return False
+
+
 def down(args: argparse.Namespace) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise InputError("`down` resets every host and deletes the cluster's state: "
-                             "pass --yes to confirm (no terminal to ask on)")
-        answer = input("Reset every host, destroy the VMs and delete the cluster's state? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            ui.info("nothing done")
-            return 0
+    if not confirmed(args, "`down` resets every host and deletes the cluster's state",
+                     "Reset every host, destroy the VMs and delete the cluster's state?"):
+        return 0
     return _run(args, lambda ctx: down_phases(),
                 "cluster removed")
 
@@ -57,8 +64,14 @@ def remove_node(args: argparse.Namespace) -> int:
         host = inv.hosts.get(args.name)
         if host is None:
             raise InputError(f"no host {args.name!r} in the inventory", file=str(inv.path))
-        if host.in_group(CONTROL_PLANE) or host.in_group(ETCD):
-            raise InputError(f"{args.name} runs etcd or the control plane: remove-node removes workers only")
+        for group, what in ((CONTROL_PLANE, "control plane"), (ETCD, "etcd member")):
+            if host.in_group(group) and len(inv.hosts_in(group)) == 1:
+                raise InputError(f"{args.name} is the cluster's only {what}: `k8sboot down` removes a "
+                                 f"whole cluster")
         return remove_node_phases(host)
 
-    return _run(args, phases, f"node {args.name} removed; take it out of the inventory's nodes group")
+    if not confirmed(args, f"remove-node resets {args.name}",
+                     f"Remove {args.name} from the cluster and reset its host?"):
+        return 0
+    return _run(args, phases, f"{args.name} removed; take it out of the inventory and run `k8sboot up` "
+                              f"(the other hosts then forget it)")

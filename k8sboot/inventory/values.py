@@ -43,7 +43,7 @@ SINGLE_LINE_VARS = frozenset({
 # ... and every var named like these (k8s_pki_dir, etcd_client_port, containerd_socket, ...)
 SINGLE_LINE_SUFFIXES = ("_dir", "_port", "_socket", "_ip", "_cidr", "_name", "_extra_args")
 BOOL_VARS = frozenset({"ansible_become", "containerd_restrict_oom_score_adj"})
-PORT_VARS = frozenset({"ansible_port", "ansible_ssh_port", "apiserver_port",
+PORT_VARS = frozenset({"ansible_port", "ansible_ssh_port", "apiserver_port", "apiserver_lb_port",
                        "etcd_client_port", "etcd_peer_port"})
 CGROUP_DRIVERS = ("cgroupfs", "systemd")
 # connection vars are named as the setting they make ("host 'cp1' port must be ...")

@@ -15,6 +15,7 @@ from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
 from k8sboot.phases.learned import Learned
+from k8sboot.plan import cluster_settings, uses_apiserver_lb
 
 SUPPORTED_OS = {"debian", "ubuntu"}
 OUR_PROCESSES = {"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "kube-proxy",
@@ -26,7 +27,8 @@ def _arch(machine: str) -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def check_host(host: Host, facts: dict[str, Any]) -> list[str]:
+def check_host(host: Host, facts: dict[str, Any], apiserver_lb_port: int | None = None) -> list[str]:
+    """What keeps this host from taking its roles; apiserver_lb_port when node hosts run the balancer."""
     problems: list[str] = []
     if facts.get("init") != "systemd":
         problems.append(f"unsupported OS: PID 1 is {facts.get('init')!r}, k8sboot needs systemd")
@@ -58,6 +60,14 @@ def check_host(host: Host, facts: dict[str, Any]) -> list[str]:
         for cmd in NODE_COMMANDS:
             if facts.get(f"has_{cmd}") == "no":
                 problems.append(f"{cmd} is not installed (nodes need containerd, runc and iptables)")
+        if apiserver_lb_port is not None:
+            if facts.get("has_haproxy") == "no" and not host.vars.get("apiserver_lb_binary"):
+                problems.append("haproxy is not installed: with several control planes every node runs it as "
+                                "the local apiserver load balancer (Debian's haproxy package, or set "
+                                "apiserver_lb_binary)")
+            owner = listening.get(apiserver_lb_port)
+            if owner and not owner.startswith("haproxy"):
+                problems.append(f"port {apiserver_lb_port} (apiserver load balancer) is in use by {owner}")
         if facts.get("has_cni") == "no":
             problems.append("CNI plugins are not installed (/usr/lib/cni or /opt/cni/bin: "
                             "Debian's containernetworking-plugins)")
@@ -69,9 +79,11 @@ class Preflight:
 
     def run(self, ctx: RunContext) -> None:
         facts = Learned.need(ctx.learned.facts, "the hosts' facts", "connect")
+        settings = cluster_settings(ctx.inventory)
+        lb_port = int(settings["apiserver_lb_port"]) if uses_apiserver_lb(ctx.inventory, settings) else None
         report = []
         for host in ctx.inventory.hosts.values():
-            for p in check_host(host, facts[host.name]):
+            for p in check_host(host, facts[host.name], lb_port):
                 report.append(f"{host.name} ({host.address}): {p}")
         if report:
             raise RunError("preflight failed, nothing was installed:\n  " + "\n  ".join(report))

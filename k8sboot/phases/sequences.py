@@ -13,6 +13,7 @@ from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
+from k8sboot.phases.etcd_members import EtcdMembers, RemoveEtcdMember
 from k8sboot.phases.images import Images
 from k8sboot.phases.lifecycle import (
     DeleteNode,
@@ -45,7 +46,7 @@ def up_phases() -> list[Phase]:
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         ConcurrentChains("etcd + control plane | nodes", [
             [
-                RolePhase("etcd", ["etcd"], ETCD),        # etcd members, healthy
+                EtcdMembers(),                            # etcd members started or joined one by one; quorum
                 RolePhase("control plane", ["control_plane"], CONTROL_PLANE),  # apiserver ready
                 ApiAccess(),                              # RBAC: apiserver -> kubelet
             ],
@@ -72,4 +73,8 @@ def down_phases() -> list[Phase]:
 
 
 def remove_node_phases(host: Host) -> list[Phase]:
-    return [DeleteNode(host), ResetHosts([host.name])]      # the Node object first, then its host
+    return [
+        *([RemoveEtcdMember(host)] if host.in_group(ETCD) else []),  # refused if etcd would lose quorum
+        DeleteNode(host),                                 # the Node object
+        ResetHosts([host.name]),                          # then its host, as `down` leaves one
+    ]

@@ -16,6 +16,7 @@ from k8sboot.cluster_layout import CONTROL_PLANE, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
+from k8sboot.plan import apiserver_urls
 
 NODE_UNITS = GROUP_UNITS[NODES]
 
@@ -59,7 +60,7 @@ class WaitReady:
         if ctx.options.check:
             return
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
-        api = ctx.learned.api or api_client(ctx.state.admin_kubeconfig)
+        api = ctx.learned.api or api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))
         wanted = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
         deadline = time.monotonic() + timeout
         started = time.monotonic()

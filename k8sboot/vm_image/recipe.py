@@ -25,6 +25,8 @@ PACKAGES: tuple[str, ...] = (
     # logind needs a system bus: it turns the ACPI power button (libvirt's graceful
     # shutdown) into a poweroff, and non-root users can talk to systemd
     "dbus",
+    # the node-local load balancer in front of every apiserver of an HA control plane
+    "haproxy",
 )
 CUSTOMISE_VERSION = 3
 DISK_SIZE = "6G"  # the ext4 image's size; a VM's bigger disk is grown at boot (growroot)

@@ -96,7 +96,7 @@ def test_1_up_then_adding_a_node_installs_only_that_node(life: Life):
 
 def test_2_remove_node_deletes_it_and_resets_only_that_host(life: Life):
     before = {n: start_times(life.hosts[n], ["kubelet", "kube-proxy"]) for n in ("cp1", "wk1", "wk2")}
-    r = life.k8sboot("remove-node", "wk3")
+    r = life.k8sboot("remove-node", "wk3", "--yes")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     life.write(["cp1", "wk1", "wk2"])
     assert life.ready_nodes() == {"cp1": "True", "wk1": "True", "wk2": "True"}

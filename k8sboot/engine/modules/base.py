@@ -83,9 +83,9 @@ class ProbeFailed(Exception):
     """A command that only looks at the host failed: the state is unknown, not "absent" or "inactive"."""
 
 
-def module_bool(args: dict[str, Any], key: str) -> bool:
+def module_bool(args: dict[str, Any], key: str, default: bool = False) -> bool:
     """A boolean argument as Ansible reads one: its spellings of true and false, nothing else."""
-    value = args.get(key, False)
+    value = args.get(key, default)
     parsed = parse_bool(value)
     if parsed is not None:
         return parsed

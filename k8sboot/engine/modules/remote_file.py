@@ -64,7 +64,9 @@ def ensure_file(
     owner: str | None = None,
     group: str | None = None,
     text_for_diff: str | None = None,
+    force: bool = True,
 ) -> ModuleResult:
+    """Write dest when absent or different; `force=False` (Ansible's `force: no`) leaves an existing file's content."""
     want_mode = normalize_mode(mode)
     try:
         st = stat_remote(ctx, dest)
@@ -73,7 +75,7 @@ def ensure_file(
     reasons = []
     if not st.exists:
         reasons.append("created")
-    elif st.sha256 != sha256:
+    elif st.sha256 != sha256 and force:
         reasons.append("content")
     if want_mode and st.mode != want_mode:
         reasons.append("mode")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec
+from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, module_bool
 from k8sboot.engine.modules.remote_file import ensure_file
 
 
@@ -15,8 +15,9 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     return ensure_file(
         ctx, str(args["dest"]), data, hashlib.sha256(data).hexdigest(),
         args.get("mode"), args.get("owner"), args.get("group"), text_for_diff=text,
+        force=module_bool(args, "force", default=True),
     )
 
 
-SPEC = ModuleSpec("template", run, frozenset({"src", "dest", "mode", "owner", "group"}),
+SPEC = ModuleSpec("template", run, frozenset({"src", "dest", "mode", "owner", "group", "force"}),
                   frozenset({"src", "dest"}))
