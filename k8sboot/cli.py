@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Talk to the inventory's etcd members directly (https://<node ip>:<client port>,\n"
                     "with the local PKI's etcd client certificate): no SSH, no etcdctl.\n"
                     "  k8sboot etcd status -i my.yml      # members, leader, DB size, raft index, quorum\n"
-                    "  k8sboot etcd snapshot -i my.yml    # a snapshot in the state directory",
+                    "  k8sboot etcd snapshot -i my.yml    # a snapshot in the state directory\n"
+                    "  k8sboot etcd restore FILE -i my.yml  # every member rebuilt from a snapshot",
     )
     esub = p.add_subparsers(dest="etcd_command", metavar="ACTION", required=True)
     es = esub.add_parser(
@@ -184,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     esn.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                      help="how long to wait for each member's answer (default 5)")
     esn.set_defaults(func=_lazy("etcd", "snapshot"))
+    er = esub.add_parser(
+        "restore", help="rebuild every etcd member from a snapshot", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Stop the control plane and etcd, rebuild every member's data dir from FILE\n"
+                    "(`etcdctl snapshot restore` on each etcd host, with a new cluster token; the old\n"
+                    "data is kept beside it as <data dir>.before-restore), start etcd until it has a\n"
+                    "quorum, then the control plane, and wait until every node is Ready.\n"
+                    "Needs etcdctl on the etcd hosts (binaries.etcdctl). Asks first unless --yes.",
+    )
+    er.add_argument("file", metavar="FILE", help="a snapshot from `k8sboot etcd snapshot`")
+    er.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    _inventory_arg(er)
+    _connection_args(er)
+    er.set_defaults(func=_lazy("etcd", "restore"))
 
     p = sub.add_parser(
         "run", help="run roles on the hosts (like ansible-playbook)", formatter_class=_Formatter,

@@ -167,6 +167,30 @@ def read_api(state: ClusterState, servers: list[str] | None = None) -> dict[str,
     return out
 
 
+def read_etcd(inventory: Inventory, state: ClusterState) -> dict[str, Any]:
+    """etcd's quorum as its members report it (directly, with the local PKI's etcd client cert)."""
+    from k8sboot.cluster_layout import ETCD
+    from k8sboot.etcd.client import EtcdClient, EtcdUnavailable, local_tls
+    from k8sboot.etcd.report import quorum_report
+    from k8sboot.plan import ClusterPlan
+
+    names = {ClusterPlan.etcd_client_url(h): ClusterPlan.etcd_name(h) for h in inventory.hosts_in(ETCD)}
+    try:
+        client = EtcdClient(list(names), local_tls(state.pki_dir), timeout=API_TIMEOUT)
+        statuses = client.statuses()
+        try:
+            members = client.members()
+        except EtcdUnavailable:
+            members = []
+        report = quorum_report(statuses, members, names)
+    except Exception as e:  # noqa: BLE001 - no PKI yet, or any failure: shown as etcd's line
+        return {"ok": False, "summary": f"etcd cannot be asked: {short_reason(e)}", "healthy": 0,
+                "total": len(names), "needed": len(names) // 2 + 1, "leader": None, "down": []}
+    return {"ok": report.ok, "summary": report.summary(), "healthy": report.healthy, "total": report.total,
+            "needed": report.needed, "leader": report.leader,
+            "down": [{"name": n, "error": why} for n, why in report.down]}
+
+
 def read_services(pool: ConnectionPool, host: Host) -> dict[str, Any]:
     units = units_for_groups(host.groups)
     entry: dict[str, Any] = {
@@ -197,14 +221,16 @@ def gather(
 ) -> dict[str, Any]:
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())
-    with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 1)) as ex:
+    with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
         api_future = ex.submit(read_api, state, apiserver_urls(inventory))
+        etcd_future = ex.submit(read_etcd, inventory, state)
         host_entries = list(ex.map(lambda h: read_services(pool, h), hosts))
         api = api_future.result()
+        etcd = etcd_future.result()
     raw_nodes = api.pop("nodes")
     nodes = (
         nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in(NODES)])
         if api["reachable"]
         else []
     )
-    return {"cluster": inventory.name, "api": api, "nodes": nodes, "hosts": host_entries}
+    return {"cluster": inventory.name, "api": api, "etcd": etcd, "nodes": nodes, "hosts": host_entries}

@@ -97,6 +97,11 @@ class ClusterPlan:
         return self.apiserver_url(self.control_planes[0])
 
     @property
+    def local_server_url(self) -> str:
+        """What controller-manager and scheduler dial: the apiserver beside them."""
+        return layout.https_url("127.0.0.1", int(self.settings["apiserver_port"]))
+
+    @property
     def admin_server_url(self) -> str:
         """The admin kubeconfig's server: reachable from the user's machine, so never the loopback balancer.
 
@@ -245,7 +250,7 @@ def uses_apiserver_lb(inventory: Inventory, settings: dict[str, Any]) -> bool:
     if settings.get("api_endpoint"):
         return False
     wanted = settings.get("apiserver_lb", "auto")
-    if wanted == "auto":
+    if isinstance(wanted, str) and wanted.strip().lower() == "auto":
         return len(inventory.hosts_in(layout.CONTROL_PLANE)) > 1
     value = parse_bool(wanted)
     if value is None:

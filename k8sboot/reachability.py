@@ -13,11 +13,11 @@ def first_answering(urls: Sequence[str], timeout: float = 1.5) -> str | None:
     urls = list(dict.fromkeys(urls))
 
     def answers(url: str) -> bool:
-        parsed = urlsplit(url)
         try:
+            parsed = urlsplit(url)
             with socket.create_connection((parsed.hostname or "", parsed.port or 443), timeout=timeout):
                 return True
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a port out of range in a hand-edited URL
             return False
 
     with ThreadPoolExecutor(max_workers=max(1, len(urls))) as ex:

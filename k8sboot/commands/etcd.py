@@ -1,4 +1,4 @@
-"""`k8sboot etcd status` and `k8sboot etcd snapshot [FILE]`: the etcd cluster, from here.
+"""`k8sboot etcd status | snapshot [FILE] | restore FILE`: the etcd cluster, from here.
 
     k8sboot etcd status -i my.yml            # a table, then "quorum: 3/3 healthy (needs 2), leader: cp2"
     k8sboot etcd status -i my.yml -o json    # the same data for scripts
@@ -25,6 +25,7 @@ from rich.table import Table
 from k8sboot import cluster_layout as layout
 from k8sboot import ui
 from k8sboot.commands.context import build_context
+from k8sboot.commands.phased import confirmed, run_phased
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.etcd import (
     EtcdClient,
@@ -38,6 +39,7 @@ from k8sboot.etcd import (
 )
 from k8sboot.etcd.report import NOT_ASKED, NOT_STARTED
 from k8sboot.inventory.model import Inventory
+from k8sboot.phases.sequences import etcd_restore_phases
 from k8sboot.plan import ClusterPlan, cluster_settings, node_ip
 
 SNAPSHOT_DIR = "etcd-snapshots"  # under the cluster's state directory
@@ -233,3 +235,18 @@ def snapshot(args: argparse.Namespace) -> int:
         ui.console.print(f"  {human_size(size)} ({size} bytes) in {seconds:.2f}s")
         return 0
     raise EtcdUnavailable("the snapshot request", failures)
+
+
+def restore(args: argparse.Namespace) -> int:
+    snapshot_file = Path(args.file).expanduser().resolve()
+    if not snapshot_file.is_file():
+        raise InputError("no such snapshot file", file=str(snapshot_file))
+    if not confirmed(args, "`etcd restore` replaces every etcd member's data and restarts the control plane",
+                     f"Stop the control plane and replace etcd's data on every member with {snapshot_file}?"):
+        return 0
+    started = time.monotonic()
+    code = run_phased(args, lambda ctx: etcd_restore_phases(snapshot_file),
+                      f"etcd restored from {snapshot_file}")
+    ui.info(f"  restore took {time.monotonic() - started:.1f}s; the previous data of each member is kept "
+            f"beside its data dir as <data dir>.before-restore")
+    return code

@@ -3,58 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from collections.abc import Callable
 
-from k8sboot import ui
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD
 from k8sboot.commands import up as up_command
-from k8sboot.commands.context import build_context
+from k8sboot.commands.phased import confirmed, run_phased
 from k8sboot.errors import InputError
-from k8sboot.phases.base import Phase, RunContext, run_phases
+from k8sboot.phases.base import Phase, RunContext
 from k8sboot.phases.sequences import boot_phases, down_phases, remove_node_phases, stop_phases
 
 
-def _run(args: argparse.Namespace, phases_for: Callable[[RunContext], list[Phase]], done: str) -> int:
-    started = time.monotonic()
-    command = build_context(args)
-    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", 10)),
-                     ui.Reporter(verbose=getattr(args, "verbose", 0)))
-    run_phases(phases_for(ctx), ctx)
-    ui.info(f"{done} ({time.monotonic() - started:.1f}s)")
-    return 0
-
-
 def stop(args: argparse.Namespace) -> int:
-    return _run(args, lambda ctx: stop_phases(),
-                "stopped: all state kept; `k8sboot start` brings it back")
+    return run_phased(args, lambda ctx: stop_phases(),
+                      "stopped: all state kept; `k8sboot start` brings it back")
 
 
 def start(args: argparse.Namespace) -> int:
     # boot the machines, then `up`: idempotent, it starts what is stopped and waits for Ready
-    _run(args, lambda ctx: boot_phases(), "machines booted")
+    run_phased(args, lambda ctx: boot_phases(), "machines booted")
     args.check = args.diff = False
     return up_command.run(args)
-
-
-def confirmed(args: argparse.Namespace, what: str, question: str) -> bool:
-    """--yes, or a yes typed at the terminal; with no terminal to ask on, an error."""
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        raise InputError(f"{what}: pass --yes to confirm (no terminal to ask on)")
-    if input(f"{question} [y/N] ").strip().lower() in ("y", "yes"):
-        return True
-    ui.info("nothing done")
-    return False
 
 
 def down(args: argparse.Namespace) -> int:
     if not confirmed(args, "`down` resets every host and deletes the cluster's state",
                      "Reset every host, destroy the VMs and delete the cluster's state?"):
         return 0
-    return _run(args, lambda ctx: down_phases(),
+    return run_phased(args, lambda ctx: down_phases(),
                 "cluster removed")
 
 
@@ -73,5 +47,5 @@ def remove_node(args: argparse.Namespace) -> int:
     if not confirmed(args, f"remove-node resets {args.name}",
                      f"Remove {args.name} from the cluster and reset its host?"):
         return 0
-    return _run(args, phases, f"{args.name} removed; take it out of the inventory and run `k8sboot up` "
+    return run_phased(args, phases, f"{args.name} removed; take it out of the inventory and run `k8sboot up` "
                               f"(the other hosts then forget it)")

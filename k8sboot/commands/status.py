@@ -90,6 +90,9 @@ def problems(data: dict[str, Any]) -> list[str]:
             f"cluster {data['cluster']}: the API at {api['url'] or '?'} "
             f"does not answer: {api['error']}"
         )
+    etcd = data.get("etcd")
+    if etcd and not etcd["ok"]:
+        out.append(f"etcd: {etcd['summary']}")
     for h in data["hosts"]:
         if not h["reachable"]:
             out.append(f"host {h['name']}: {h['error']}")
@@ -168,6 +171,10 @@ def render_table(data: dict[str, Any]) -> None:
             f"Kubernetes control plane of [bold]{escape(data['cluster'])}[/] at "
             f"{escape(api['url'] or '?')}: [red]not answering[/]"
         )
+    etcd = data.get("etcd")
+    if etcd:
+        style = "green" if etcd["ok"] else "red"
+        ui.console.print(f"etcd: [{style}]{escape(etcd['summary'])}[/]")
     if data["nodes"]:
         ui.console.print(_nodes_table(data["nodes"]))
         ui.console.print(_info_table(data["nodes"]))

@@ -118,6 +118,13 @@ def removal_refusal(name: str, statuses: list[MemberStatus], members: list[Membe
     if not remaining:
         return f"{name} is etcd's last member"
     healthy_ids = {st.member_id for st in statuses if st.healthy}
+    healthy_now = [m for m in members if m.id in healthy_ids]
+    if len(healthy_now) < quorum(len(members)):
+        # without a quorum now etcd cannot even commit the removal
+        down = [m.name or ",".join(m.peer_urls) for m in members if m.id not in healthy_ids]
+        return (f"etcd has no quorum now ({len(healthy_now)} of {len(members)} members healthy, "
+                f"{quorum(len(members))} needed; down: {', '.join(down)}): bring members back before "
+                f"removing {name}")
     healthy = [m for m in remaining if m.id in healthy_ids]
     need = quorum(len(remaining))
     if len(healthy) < need:

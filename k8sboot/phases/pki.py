@@ -13,7 +13,8 @@ class Pki:
 
     def run(self, ctx: RunContext) -> None:
         result = ensure_pki(ctx.plan.pki_spec(), ctx.state.pki_dir, ctx.plan.api_server_url,
-                            admin_server_url=ctx.plan.admin_server_url)
+                            admin_server_url=ctx.plan.admin_server_url,
+                            local_server_url=ctx.plan.local_server_url)
         for w in result.warnings:
             ui.warn(w)
         ui.info(f"  {result.summary()}")

@@ -7,6 +7,8 @@ cut short (Ctrl-C, a lost host) finishes when run again.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
 from k8sboot.inventory.model import Host
 from k8sboot.phases.api_access import ApiAccess
@@ -14,6 +16,7 @@ from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
 from k8sboot.phases.etcd_members import EtcdMembers, RemoveEtcdMember
+from k8sboot.phases.etcd_restore import RestoreEtcd, StopControlPlane
 from k8sboot.phases.images import Images
 from k8sboot.phases.lifecycle import (
     DeleteNode,
@@ -56,6 +59,16 @@ def up_phases() -> list[Phase]:
         WaitReady(),                                      # every node Ready in the API
         PodRoutes(),                                      # routes between the nodes' pod CIDRs
         Summary(),                                        # nodes table, kubeconfig path
+    ]
+
+
+def etcd_restore_phases(snapshot: Path) -> list[Phase]:
+    return [
+        ResolveBinaries(), Connect(), Images(), MakePlan(),  # the plan: names, URLs, dirs per host
+        StopControlPlane(),                               # nothing writes while etcd is replaced
+        RestoreEtcd(snapshot),                            # every member from the snapshot; quorum
+        RolePhase("control plane", ["control_plane"], CONTROL_PLANE),  # started again, apiserver ready
+        WaitReady(),                                      # every node Ready again
     ]
 
 

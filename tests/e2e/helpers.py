@@ -15,7 +15,7 @@ from tests.lab.containers import LabHost
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE_BIN = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8sboot" / "kubernetes" / "bin"
-BINARIES = {"dir": str(KUBE_BIN), "etcd": {"path": "/usr/bin/etcd"}}
+BINARIES = {"dir": str(KUBE_BIN), "etcd": {"path": "/usr/bin/etcd"}, "etcdctl": {"path": "/usr/bin/etcdctl"}}
 
 
 def k8sboot(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:

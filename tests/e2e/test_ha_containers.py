@@ -204,6 +204,10 @@ def test_5_remove_a_control_plane_then_refuse_to_lose_quorum(ha: Ha):
 def test_6_external_etcd_keeps_writing_with_one_member_down_and_says_when_quorum_is_lost(ha: Ha):
     r = ha.k8sboot("down", "--yes")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for n in ("cp1", "wk1"):  # the balancer goes with the rest
+        code, out = ssh(ha.hosts[n], "ls /etc/systemd/system/k8sboot-apiserver-lb.service /etc/kubernetes "
+                                     "/var/lib/etcd 2>&1; systemctl is-active k8sboot-apiserver-lb; ss -Htln")
+        assert "No such file" in out and ":6444" not in out and "\nactive" not in out, (n, out)
     ha.write({"cp1": ["etcd"], "cp2": ["etcd"], "cp3": ["etcd"], "wk1": ["control_plane"], "wk2": ["nodes"]},
              name="ext")
     r = ha.k8sboot("up")

@@ -139,8 +139,6 @@ def test_five_members_two_down_one_more_can_not_go():
     assert removal_refusal("e3", up, five, 3) is not None  # 2 of 4 healthy
 
 
-@pytest.mark.xfail(strict=True, reason="removal_refusal only looks at the members that remain: a cluster "
-                   "without quorum now cannot commit a member remove either (etcd times out)")
 def test_a_cluster_without_quorum_now_can_not_remove_even_its_down_member():
     two = THREE[:2]  # e2 down: 1 of 2 healthy, 2 needed, so etcd commits nothing
     assert removal_refusal("e2", [status(1, "10.0.0.11")], two, 2) is not None
