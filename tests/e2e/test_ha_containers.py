@@ -115,6 +115,10 @@ def test_1_one_control_plane_grows_to_three_without_restarting_etcd(ha: Ha):
         assert out.split() == ["server:", LB, "server:", LB], (n, out)
         code, out = ssh(host, "grep -c '^  server ' /etc/kubernetes/apiserver-lb.cfg")
         assert out.strip() == "3", (n, out)
+    # and `verify` checks the balancer on every node
+    r = ha.k8sboot("verify")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count("local apiserver load balancer answers") == len(NAMES), r.stdout[-3000:]
 
 
 def test_2_a_rerun_changes_nothing(ha: Ha):

@@ -298,3 +298,22 @@ def test_ansible_inventory_list(tmp_path: Path) -> None:
     assert node3["user"] == "ubuntu"
     assert node3["become"] is True
     assert node3["etcd_member_name"] == "etcd3"
+
+
+@pytest.mark.parametrize("name, text", [("inventory.ini", KUBESPRAY_INI), ("hosts.yaml", KUBESPRAY_YAML)])
+def test_kubespray_ha_inventories_give_an_ha_plan_as_they_are(tmp_path: Path, name: str, text: str) -> None:
+    from k8sboot.plan import ClusterPlan, cluster_settings, uses_apiserver_lb
+
+    inv = load_inventory(write(tmp_path, name, text))
+    settings = cluster_settings(inv)
+    assert len(inv.hosts_in("control_plane")) == 2 and len(inv.hosts_in("etcd")) == 3
+    assert uses_apiserver_lb(inv, settings)  # two control planes: every node gets the local balancer
+    plan = ClusterPlan(inv, settings, "v1.20.2", {}, tmp_path / "pki")
+    assert plan.api_server_url == "https://127.0.0.1:6444"
+    node = inv.hosts_in("nodes")[-1]
+    backends = plan.vars_for_host(node)["apiserver_lb_backends"]
+    assert [b["name"] for b in backends] == [h.name for h in inv.hosts_in("control_plane")]
+    # kubespray's `ip` is what the apiservers listen on, so it is what the balancer dials
+    assert [b["address"] for b in backends] == [str(h.vars.get("ip") or h.address)
+                                                for h in inv.hosts_in("control_plane")]
+    assert plan.vars_for_host(node)["etcd_initial_cluster"].count("https://") == 3

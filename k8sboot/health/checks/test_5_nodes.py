@@ -31,3 +31,13 @@ def test_node_ready(inventory_host, node_views):
     view = node_views.get(name)
     assert view is not None, f"node {name} is not registered with the apiserver"
     assert view.is_ready, f"node {name} is not Ready: Ready={view.ready} {view.reason}"
+
+
+def test_apiserver_load_balancer(host, plan):
+    """local apiserver load balancer answers /readyz (several control planes)"""
+    if not plan.uses_apiserver_lb:
+        pytest.skip("one control plane (or api_endpoint): no local balancer")
+    assert_unit_running_and_enabled(host, layout.APISERVER_LB_UNIT)
+    url = f"https://127.0.0.1:{plan.settings['apiserver_lb_port']}/readyz"
+    answer = http_request(host, url, cacert=f"{layout.K8S_PKI_DIR}/ca.crt")
+    assert answer.ok and answer.body.strip() == "ok", f"load balancer {url}: {answer.describe()}"
