@@ -10,7 +10,7 @@ PY    := $(VENV)/bin/python
 LAB   := scripts/lab-netns.sh
 PYTEST_ARGS ?=
 
-.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench clean
+.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench bench-ha clean
 
 deps: venv
 	bash scripts/install-host-packages.sh
@@ -52,6 +52,9 @@ up: deps binaries image lab
 
 bench: deps binaries image lab
 	bash $(LAB) exec $(PY) bench/bench_up.py
+
+bench-ha: deps binaries image lab
+	bash $(LAB) exec $(PY) bench/bench_ha.py
 
 clean: lab-down
 	rm -rf $(VENV)
