@@ -174,6 +174,10 @@ class ContainerLab:
         """Shut down cleanly (systemd gets SIGRTMIN+3), killing it after `timeout` s."""
         self._lxc("lxc-stop", name, "-t", str(timeout), check=False)
 
+    def kill(self, name: str) -> None:
+        """Pull the plug: every process SIGKILLed at once, no shutdown (a machine that dies)."""
+        self._lxc("lxc-stop", name, "-k", check=False)
+
     def destroy(self, names: Iterable[str]) -> None:
         names = list(names)
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
