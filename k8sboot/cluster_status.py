@@ -11,10 +11,10 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from k8sboot.cluster_layout import GROUP_UNITS, NODES
+from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.plan import apiserver_urls
+from k8sboot.plan import apiserver_urls, cluster_settings, uses_apiserver_lb
 from k8sboot.state import ClusterState
 
 UNITS_BY_GROUP = GROUP_UNITS  # the units each role group runs
@@ -191,8 +191,10 @@ def read_etcd(inventory: Inventory, state: ClusterState) -> dict[str, Any]:
             "down": [{"name": n, "error": why} for n, why in report.down]}
 
 
-def read_services(pool: ConnectionPool, host: Host) -> dict[str, Any]:
+def read_services(pool: ConnectionPool, host: Host, apiserver_lb: bool = False) -> dict[str, Any]:
     units = units_for_groups(host.groups)
+    if apiserver_lb and NODES in host.groups:
+        units.append(APISERVER_LB_UNIT)
     entry: dict[str, Any] = {
         "name": host.name,
         "address": host.address,
@@ -224,7 +226,8 @@ def gather(
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
         api_future = ex.submit(read_api, state, apiserver_urls(inventory))
         etcd_future = ex.submit(read_etcd, inventory, state)
-        host_entries = list(ex.map(lambda h: read_services(pool, h), hosts))
+        lb = uses_apiserver_lb(inventory, cluster_settings(inventory))
+        host_entries = list(ex.map(lambda h: read_services(pool, h, lb), hosts))
         api = api_future.result()
         etcd = etcd_future.result()
     raw_nodes = api.pop("nodes")
