@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"k8sboot {__version__}")
+    parser.add_argument("--color", choices=ui.COLOR_CHOICES, default="auto",
+                        help="colour: auto (on a terminal, unless NO_COLOR is set), always, never; "
+                             "give it before the command: k8sboot --color never up")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("version", help="print the version", description="Print k8sboot's version.")
@@ -318,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    ui.configure(args.color)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

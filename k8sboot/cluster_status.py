@@ -18,14 +18,7 @@ from k8sboot.plan import apiserver_urls, cluster_settings, uses_apiserver_lb
 from k8sboot.state import ClusterState
 
 UNITS_BY_GROUP = GROUP_UNITS  # the units each role group runs
-RESOURCES = ("cpu", "memory", "pods")
-INFO_FIELDS = {  # API name -> ours
-    "kernelVersion": "kernel_version",
-    "osImage": "os_image",
-    "containerRuntimeVersion": "container_runtime_version",
-    "kubeletVersion": "kubelet_version",
-    "kubeProxyVersion": "kube_proxy_version",
-}
+RESOURCES = ("cpu", "memory", "pods")  # the ones the table shows; JSON keeps them all
 ROLE_PREFIX = "node-role.kubernetes.io/"
 API_TIMEOUT = 5.0
 
@@ -39,40 +32,34 @@ def units_for_groups(groups: list[str]) -> list[str]:
 
 
 def node_status(node: dict[str, Any]) -> dict[str, Any]:
-    """One node as the API returns it (JSON) -> the fields status shows."""
+    """One node as the API returns it (JSON) -> what status shows.
+
+    Where it is the API's data it keeps the API's names and values (`podCIDR`,
+    `conditions` and `nodeInfo` as the API gives them, booleans as booleans),
+    so `status -o json` reads with the same tools as `kubectl get node -o json`.
+    `ready` is the Ready condition as a boolean: None when it is Unknown or absent.
+    """
     meta, spec, status = (
         node.get("metadata") or {},
         node.get("spec") or {},
         node.get("status") or {},
     )
-    conditions = [
-        {
-            "type": c.get("type"),
-            "status": c.get("status"),
-            "reason": c.get("reason") or "",
-            "message": c.get("message") or "",
-        }
-        for c in status.get("conditions") or []
-    ]
-    ready = next((c["status"] for c in conditions if c["type"] == "Ready"), "Unknown")
-    info = status.get("nodeInfo") or {}
+    conditions = list(status.get("conditions") or [])
+    ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), None)
     return {
         "name": meta.get("name"),
         "registered": True,
-        "ready": ready,
+        "ready": {"True": True, "False": False}.get(str(ready)),
         "roles": sorted(
             k[len(ROLE_PREFIX) :] for k in meta.get("labels") or {} if k.startswith(ROLE_PREFIX)
         ),
         "unschedulable": bool(spec.get("unschedulable")),
-        "pod_cidr": spec.get("podCIDR"),
-        "addresses": [
-            {"type": a.get("type"), "address": a.get("address")}
-            for a in status.get("addresses") or []
-        ],
+        "podCIDR": spec.get("podCIDR"),
+        "addresses": list(status.get("addresses") or []),
         "conditions": conditions,
-        "capacity": {r: (status.get("capacity") or {}).get(r) for r in RESOURCES},
-        "allocatable": {r: (status.get("allocatable") or {}).get(r) for r in RESOURCES},
-        "info": {ours: info.get(api) for api, ours in INFO_FIELDS.items()},
+        "capacity": dict(status.get("capacity") or {}),
+        "allocatable": dict(status.get("allocatable") or {}),
+        "nodeInfo": dict(status.get("nodeInfo") or {}),
     }
 
 
@@ -81,15 +68,15 @@ def unregistered_node(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "registered": False,
-        "ready": "Unknown",
+        "ready": None,
         "roles": [],
         "unschedulable": False,
-        "pod_cidr": None,
+        "podCIDR": None,
         "addresses": [],
         "conditions": [],
         "capacity": {},
         "allocatable": {},
-        "info": {},
+        "nodeInfo": {},
     }
 
 

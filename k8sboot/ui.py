@@ -1,7 +1,9 @@
 """Progress and results on the terminal.
 
 On a terminal: a live line per host (its current task and counts) under the
-phase's title. Elsewhere (CI, pipes): plain lines, one per event that matters.
+phase's title. Elsewhere (CI, pipes): plain lines, one per event that matters,
+each with the time it happened, never wrapped. Colour: on a terminal unless
+NO_COLOR is set (https://no-color.org); `--color always|never` decides instead.
 """
 
 from __future__ import annotations
@@ -34,8 +36,31 @@ def _width(stream: Any) -> int | None:
     return int(columns) if columns.isdigit() and int(columns) > 0 else 10_000
 
 
-console = Console(stderr=False, highlight=False, width=_width(sys.stdout))
-err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def _console(stream: Any, color: str) -> Console:
+    if color not in COLOR_CHOICES:
+        raise ValueError(f"color must be one of {', '.join(COLOR_CHOICES)}, not {color!r}")
+    no_color = color == "never" or (color == "auto" and bool(os.environ.get("NO_COLOR")))
+    return Console(stderr=stream is sys.stderr, highlight=False, width=_width(stream), no_color=no_color,
+                   force_terminal=True if color == "always" else None)
+
+
+console = _console(sys.stdout, "auto")
+err_console = _console(sys.stderr, "auto")
+
+
+def configure(color: str = "auto") -> None:
+    """Colour for this process's output: auto (a terminal, unless NO_COLOR), always, never."""
+    global console, err_console
+    console = _console(sys.stdout, color)
+    err_console = _console(sys.stderr, color)
+
+
+def timestamp() -> str:
+    """The wall-clock time a plain progress line starts with (logs are read against other logs)."""
+    return time.strftime("%H:%M:%S")
 
 _STYLE = {OK: "green", CHANGED: "yellow", FAILED: "red", SKIPPED: "cyan", "unreachable": "red"}
 
@@ -81,7 +106,7 @@ class Reporter:
             self._live = Live(self._table(), console=console, refresh_per_second=8, transient=True)
             self._live.start()
         else:
-            console.print(f"[bold]== {title}[/] ({', '.join(hosts) or 'no hosts'})")
+            console.print(f"{timestamp()} [bold]== {title}[/] ({', '.join(hosts) or 'no hosts'})")
 
     def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None:
         with self._lock:
@@ -91,7 +116,8 @@ class Reporter:
                 entry["stats"].add(outcome)
             show = outcome.status in (CHANGED, FAILED) or self.verbose > 0
             where = escape(f"[{host}] {role} : {task.name}")
-            line = f"[{_STYLE[outcome.status]}]{outcome.status}[/]: {where}"
+            stamp = "" if self.live_enabled else f"{timestamp()} "
+            line = f"{stamp}[{_STYLE[outcome.status]}]{outcome.status}[/]: {where}"
             if self.verbose and outcome.result.msg:
                 line += f" [dim]({escape(outcome.result.msg)})[/]"
             if show:
@@ -116,7 +142,9 @@ class Reporter:
         secs = time.monotonic() - self._started
         changed = result.changed
         state = "[red]failed[/]" if result.failures else "[green]ok[/]"
-        console.print(f"[bold]{title}[/]: {state}, {changed} changed on {len(result.stats)} host(s), {secs:.1f}s")
+        stamp = "" if self.live_enabled else f"{timestamp()} "
+        console.print(f"{stamp}[bold]{title}[/]: {state}, {changed} changed on {len(result.stats)} host(s), "
+                      f"{secs:.1f}s")
 
     # -- helpers ------------------------------------------------------------
     def _print(self, text: str, markup: bool = True) -> None:

@@ -40,27 +40,27 @@ def memory_gib(quantity: str | None) -> str:
 def ready_text(node: dict[str, Any]) -> str:
     if not node.get("registered", True):
         return "NotRegistered"
-    ready = next((c for c in node["conditions"] if c["type"] == "Ready"), None)
+    ready = next((c for c in node["conditions"] if c.get("type") == "Ready"), None)
     if ready is None:
         return "Unknown"
-    if ready["status"] == "True":
+    if ready.get("status") == "True":
         return "Ready,SchedulingDisabled" if node.get("unschedulable") else "Ready"
-    word = "NotReady" if ready["status"] == "False" else "Unknown"
-    return f"{word} ({ready['reason']})" if ready["reason"] else word
+    word = "NotReady" if ready.get("status") == "False" else "Unknown"
+    return f"{word} ({ready['reason']})" if ready.get("reason") else word
 
 
 def pressure_text(conditions: list[dict[str, Any]]) -> str:
     """The pressure conditions that are not plainly False, with reasons; else 'none'."""
-    bad = [c for c in conditions if c["type"] in PRESSURE_TYPES and c["status"] != "False"]
+    bad = [c for c in conditions if c.get("type") in PRESSURE_TYPES and c.get("status") != "False"]
     if not bad:
         return "none"
     return ", ".join(
-        f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c["reason"] else "") for c in bad
+        f"{c['type']}={c.get('status')}" + (f" ({c['reason']})" if c.get("reason") else "") for c in bad
     )
 
 
 def addresses_text(addresses: list[dict[str, str]]) -> str:
-    return ", ".join(f"{a['type']} {a['address']}" for a in addresses) or "-"
+    return ", ".join(f"{a.get('type')} {a.get('address')}" for a in addresses) or "-"
 
 
 def resource_text(node: dict[str, Any], resource: str) -> str:
@@ -128,17 +128,17 @@ def _info_table(nodes: list[dict[str, Any]]) -> Table:
     for col in ("NAME", "KUBELET", "KUBE-PROXY", "CONTAINER-RUNTIME", "OS-IMAGE", "KERNEL"):
         t.add_column(col)
     for n in nodes:
-        i = n["info"]
+        i = n["nodeInfo"]
         t.add_row(
             escape(n["name"]),
             *(
                 escape(str(i.get(k) or "-"))
                 for k in (
-                    "kubelet_version",
-                    "kube_proxy_version",
-                    "container_runtime_version",
-                    "os_image",
-                    "kernel_version",
+                    "kubeletVersion",
+                    "kubeProxyVersion",
+                    "containerRuntimeVersion",
+                    "osImage",
+                    "kernelVersion",
                 )
             ),
         )

@@ -68,7 +68,7 @@ def life(tmp_path_factory: pytest.TempPathFactory):
 
 
 def changed_tasks(output: str, host: str) -> list[str]:
-    return re.findall(rf"^changed: \[{host}\] (\S+) :", output, re.M)
+    return re.findall(rf"^(?:\d\d:\d\d:\d\d )?changed: \[{host}\] (\S+) :", output, re.M)
 
 
 def test_1_up_then_adding_a_node_installs_only_that_node(life: Life):

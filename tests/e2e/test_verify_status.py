@@ -74,8 +74,9 @@ def wait_node_ready(cluster: Cluster, name: str, ready: bool, within: float) -> 
     deadline = time.monotonic() + within
     while True:
         _, data = status_json(cluster)
-        state = node(data, name)["ready"] if data["api"]["reachable"] else None
-        if state is not None and (state == "True") == ready:
+        reachable = data["api"]["reachable"]
+        state = node(data, name)["ready"] if reachable else None  # None also: Ready=Unknown
+        if reachable and (state is True) == ready:
             return data
         assert time.monotonic() < deadline, f"{name}: Ready={state} after {within:.0f}s"
         time.sleep(2)
@@ -132,14 +133,17 @@ def test_status_json_and_yaml_hold_every_node_and_host(cluster: Cluster):
             addresses["InternalIP"] == cluster.hosts[n["name"]].address and "Hostname" in addresses
         )
         conditions = {c["type"]: c for c in n["conditions"]}
-        assert conditions["Ready"]["status"] == "True" and n["ready"] == "True"
+        assert conditions["Ready"]["status"] == "True" and n["ready"] is True
         for pressure in ("MemoryPressure", "DiskPressure", "PIDPressure"):
             assert conditions[pressure]["status"] == "False" and conditions[pressure]["reason"]
         for res in ("cpu", "memory", "pods"):
             assert n["capacity"][res] and n["allocatable"][res]
-        assert n["info"]["kubelet_version"] == n["info"]["kube_proxy_version"] == "v1.20.2"
-        assert n["info"]["container_runtime_version"].startswith("containerd://")
-        assert n["info"]["kernel_version"] and n["info"]["os_image"]
+        # the API's own field names, as `kubectl get node -o json` shows them
+        info = n["nodeInfo"]
+        assert info["kubeletVersion"] == info["kubeProxyVersion"] == "v1.20.2"
+        assert info["containerRuntimeVersion"].startswith("containerd://")
+        assert info["kernelVersion"] and info["osImage"] and n["podCIDR"]
+        assert {"lastHeartbeatTime", "lastTransitionTime"} <= set(conditions["Ready"])
     hosts = {h["name"]: h for h in data["hosts"]}
     assert list(hosts["cp1"]["services"]) == [
         "etcd",
@@ -194,7 +198,7 @@ def test_a_stopped_kubelet_fails_verify_and_turns_the_node_not_ready_then_both_r
             next(h for h in data["hosts"] if h["name"] == "wk2")["services"]["kubelet"]
             == "inactive"
         )
-        assert node(data, "wk1")["ready"] == "True"
+        assert node(data, "wk1")["ready"] is True
     finally:
         start_units(cluster, "wk2", "kubelet")
     wait_node_ready(cluster, "wk2", True, READY_WITHIN)

@@ -57,38 +57,27 @@ def api_node(name: str, ready: str = "True", reason: str = "KubeletReady", **ext
     }
 
 
-def test_node_status_keeps_what_status_shows_and_nothing_else():
-    n = node_status(api_node("cp1"))
-    assert n["name"] == "cp1" and n["registered"] is True and n["ready"] == "True"
+def test_node_status_keeps_the_apis_own_names_and_values():
+    raw = api_node("cp1")
+    n = node_status(raw)
+    assert n["name"] == "cp1" and n["registered"] is True and n["ready"] is True
     assert n["roles"] == ["control-plane"]
-    assert n["pod_cidr"] == "10.244.1.0/24"
+    assert n["podCIDR"] == "10.244.1.0/24"
     assert [a["type"] for a in n["addresses"]] == ["InternalIP", "Hostname", "ExternalIP"]
-    assert n["capacity"] == {
-        "cpu": "2",
-        "memory": "24684092Ki",
-        "pods": "110",
-    }  # no ephemeral-storage
-    assert n["allocatable"]["cpu"] == "1900m"
-    assert n["info"] == {
-        "kernel_version": "6.1.0",
-        "os_image": "Debian GNU/Linux 12 (bookworm)",
-        "container_runtime_version": "containerd://1.6.20",
-        "kubelet_version": "v1.20.2",
-        "kube_proxy_version": "v1.20.2",
-    }
+    # as the API gives them: every resource, the API's quantities
+    assert n["capacity"] == raw["status"]["capacity"] and n["allocatable"]["cpu"] == "1900m"
+    assert n["nodeInfo"] == raw["status"]["nodeInfo"]
+    assert n["nodeInfo"]["kubeletVersion"] == "v1.20.2"
+    assert n["conditions"] == raw["status"]["conditions"]
     disk = next(c for c in n["conditions"] if c["type"] == "DiskPressure")
-    assert disk == {
-        "type": "DiskPressure",
-        "status": "True",
-        "reason": "KubeletHasDiskPressure",
-        "message": "",
-    }
+    assert disk["status"] == "True" and disk["reason"] == "KubeletHasDiskPressure"
+    assert node_status(api_node("wk1", "False", "KubeletNotReady"))["ready"] is False
 
 
 def test_a_node_without_conditions_is_unknown_not_an_error():
     n = node_status({"metadata": {"name": "new"}, "status": {}})
-    assert n["ready"] == "Unknown" and n["conditions"] == [] and n["roles"] == []
-    assert n["capacity"] == {"cpu": None, "memory": None, "pods": None}
+    assert n["ready"] is None and n["conditions"] == [] and n["roles"] == []
+    assert n["capacity"] == {} and n["nodeInfo"] == {}
 
 
 def test_inventory_nodes_missing_from_the_api_are_listed_as_unregistered():
@@ -96,8 +85,8 @@ def test_inventory_nodes_missing_from_the_api_are_listed_as_unregistered():
         [api_node("wk1", "Unknown", "NodeStatusUnknown"), api_node("cp1")], ["cp1", "wk1", "wk2"]
     )
     assert [n["name"] for n in nodes] == ["cp1", "wk1", "wk2"]
-    assert nodes[1]["ready"] == "Unknown"
-    assert nodes[2]["registered"] is False and nodes[2]["ready"] == "Unknown"
+    assert nodes[1]["ready"] is None  # Ready=Unknown: neither true nor false
+    assert nodes[2]["registered"] is False and nodes[2]["ready"] is None
 
 
 def test_units_follow_the_host_groups_once_each():
