@@ -23,6 +23,7 @@ from k8sboot.etcd.client import EtcdClient, EtcdError, Member, MemberStatus, loc
 from k8sboot.etcd.report import quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
+from k8sboot.phases.rolling import run_rolling
 from k8sboot.plan import ClusterPlan
 
 ROLES = ["etcd"]
@@ -81,8 +82,12 @@ class EtcdMembers:
             data = dict(zip([h.name for h in hosts], ex.map(lambda h: has_member_data(ctx, h), hosts)))
         running = [h for h in hosts if data[h.name]]
         joining = [h for h in hosts if not data[h.name]] if running else []
-        # a new cluster (no host has data) bootstraps all its members together
-        run_play(ctx, "etcd", running or hosts, ROLES, plan.vars_for_host)
+        if running:
+            # members that ran before: a change restarts them one at a time, keeping the quorum
+            run_rolling(ctx, "etcd", running, ROLES, plan.vars_for_host, "etcd")
+        else:
+            # a new cluster (no host has data) bootstraps all its members together
+            run_play(ctx, "etcd", hosts, ROLES, plan.vars_for_host)
         for host in joining:
             self._join(ctx, host, running)
             running.append(host)

@@ -50,7 +50,8 @@ def up_phases() -> list[Phase]:
         ConcurrentChains("etcd + control plane | nodes", [
             [
                 EtcdMembers(),                            # etcd members started or joined one by one; quorum
-                RolePhase("control plane", ["control_plane"], CONTROL_PLANE),  # apiserver ready
+                # apiserver ready; where it already serves, changes roll one host at a time
+                RolePhase("control plane", ["control_plane"], CONTROL_PLANE, rolling_unit="kube-apiserver"),
                 ApiAccess(),                              # RBAC: apiserver -> kubelet
             ],
             # containerd, CNI, kubelet, kube-proxy: kubelets register once the apiserver is up
