@@ -49,7 +49,7 @@ class Ha:
         # `k8sboot kubeconfig` points the admin kubeconfig at an apiserver that answers
         kc = self.k8sboot("kubeconfig").stdout.strip()
         r = subprocess.run([kubectl(), "--kubeconfig", kc, "--request-timeout=10s", *args],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=150)  # `wait --timeout=90s` fits
         assert not check or r.returncode == 0, r.stderr
         return r
 
@@ -177,17 +177,18 @@ def test_3_the_cluster_keeps_serving_when_a_control_plane_machine_stops(ha: Ha, 
         # within 60 s every surviving node's local endpoint answers again
         ha.wait("the local endpoints answer", lambda: all(local_endpoint_answers(ha.hosts[n]) for n in survivors),
                 timeout=60, every=1)
-        # past the node monitor's grace period (40 s) the survivors are still Ready
+        # past the node monitor's grace period (40 s) the survivors are still Ready, cp1 is not
         time.sleep(45)
-        ready = ha.ready()
+        ready = ha.wait("cp1 marked not Ready", lambda: (lambda r: r if r["cp1"] != "True" else None)(ha.ready()),
+                        timeout=60)
         assert all(ready[n] == "True" for n in survivors), ready
         # and new work is scheduled and runs
         manifest = tmp_path / "pod.json"
         manifest.write_text(json.dumps({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "after-failover"},
+            # no tolerations: the dead node's `unreachable` taint must keep the pod off it
             "spec": {"containers": [{"name": "p", "image": "registry.k8s.io/pause:3.6",
-                                     "imagePullPolicy": "Never"}],
-                     "tolerations": [{"operator": "Exists"}]},
+                                     "imagePullPolicy": "Never"}]},
         }))
         ha.kubectl("apply", "-f", str(manifest))
         ha.kubectl("wait", "--for=condition=Ready", "pod/after-failover", "--timeout=90s")
