@@ -19,9 +19,12 @@ import testinfra.host
 from k8sboot.health.hosts import testinfra_host
 from k8sboot.health.results import CheckResult, HealthWarning, check_label, finish, merge_outcome
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.plan import cluster_settings, uses_apiserver_lb
 from k8sboot.state import ClusterState
 
 GROUP_MARKER = "group"
+# checks of the local apiserver load balancer: collected only where nodes run one
+LB_MARKER = "apiserver_lb"
 
 
 def hosts_for(inventory: Inventory, groups: list[str]) -> list[Host]:
@@ -55,6 +58,9 @@ class VerifyPlugin:
         config.addinivalue_line(
             "markers", f"{GROUP_MARKER}(*names): run only on the hosts of these inventory groups"
         )
+        config.addinivalue_line(
+            "markers", f"{LB_MARKER}: only for clusters whose nodes run the local apiserver balancer"
+        )
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "host_name" not in metafunc.fixturenames:
@@ -65,7 +71,13 @@ class VerifyPlugin:
         names = [h.name for h in hosts_for(self.inventory, groups)]
         metafunc.parametrize("host_name", names, ids=names)
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not uses_apiserver_lb(self.inventory, cluster_settings(self.inventory)):
+            # not a check that fails or is skipped: one that does not apply to this cluster
+            dropped = [i for i in items if i.get_closest_marker(LB_MARKER)]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = [i for i in items if not i.get_closest_marker(LB_MARKER)]
         for order, item in enumerate(items):
             params = dict(getattr(getattr(item, "callspec", None), "params", {}))
             doc = getattr(getattr(item, "function", None), "__doc__", None)

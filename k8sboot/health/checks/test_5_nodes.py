@@ -33,10 +33,9 @@ def test_node_ready(inventory_host, node_views):
     assert view.is_ready, f"node {name} is not Ready: Ready={view.ready} {view.reason}"
 
 
+@pytest.mark.apiserver_lb
 def test_apiserver_load_balancer(host, plan):
     """local apiserver load balancer answers /readyz (several control planes)"""
-    if not plan.uses_apiserver_lb:
-        pytest.skip("one control plane (or api_endpoint): no local balancer")
     assert_unit_running_and_enabled(host, layout.APISERVER_LB_UNIT)
     url = f"https://127.0.0.1:{plan.settings['apiserver_lb_port']}/readyz"
     answer = http_request(host, url, cacert=f"{layout.K8S_PKI_DIR}/ca.crt")
