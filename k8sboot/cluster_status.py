@@ -159,9 +159,9 @@ def read_etcd(inventory: Inventory, state: ClusterState) -> dict[str, Any]:
     from k8sboot.cluster_layout import ETCD
     from k8sboot.etcd.client import EtcdClient, EtcdUnavailable, local_tls
     from k8sboot.etcd.report import quorum_report
-    from k8sboot.plan import ClusterPlan
+    from k8sboot.plan import etcd_endpoints
 
-    names = {ClusterPlan.etcd_client_url(h): ClusterPlan.etcd_name(h) for h in inventory.hosts_in(ETCD)}
+    names = etcd_endpoints(inventory.hosts_in(ETCD))
     try:
         client = EtcdClient(list(names), local_tls(state.pki_dir), timeout=API_TIMEOUT)
         statuses = client.statuses()

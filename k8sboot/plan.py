@@ -236,6 +236,11 @@ class ClusterPlan:
         return {**plan_vars, **host.vars}
 
 
+def etcd_endpoints(hosts: list[Host]) -> dict[str, str]:
+    """Client URL -> member name of these etcd hosts, in their order: how k8sboot talks to etcd from here."""
+    return {ClusterPlan.etcd_client_url(h): ClusterPlan.etcd_name(h) for h in hosts}
+
+
 def apiserver_urls(inventory: Inventory) -> list[str]:
     """Every control plane's apiserver, as a client outside the cluster reaches it."""
     settings = cluster_settings(inventory)

@@ -40,7 +40,7 @@ from k8sboot.etcd import (
 from k8sboot.etcd.report import NOT_ASKED, NOT_STARTED
 from k8sboot.inventory.model import Inventory
 from k8sboot.phases.sequences import etcd_restore_phases
-from k8sboot.plan import ClusterPlan, cluster_settings, node_ip
+from k8sboot.plan import etcd_endpoints as plan_etcd_endpoints
 
 SNAPSHOT_DIR = "etcd-snapshots"  # under the cluster's state directory
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -53,9 +53,7 @@ def etcd_endpoints(inventory: Inventory) -> dict[str, str]:
     if not hosts:
         raise InputError("the inventory has no etcd hosts (group `etcd`)",
                          file=str(inventory.path) if inventory.path else None)
-    # only the inventory-derived parts of the plan (names, addresses, ports) are used
-    plan = ClusterPlan(inventory, cluster_settings(inventory), "", {}, Path())
-    return {layout.https_url(node_ip(h), plan.etcd_ports(h)[0]): plan.etcd_name(h) for h in hosts}
+    return plan_etcd_endpoints(hosts)
 
 
 def human_size(n: int | None) -> str:

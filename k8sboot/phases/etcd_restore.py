@@ -24,6 +24,7 @@ from k8sboot.etcd.client import EtcdClient, local_tls
 from k8sboot.etcd.report import quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
+from k8sboot.plan import etcd_endpoints
 
 UPLOAD = "/var/lib/k8sboot/etcd-restore.db"
 ETCDCTL = f"{REMOTE_BIN_DIR}/etcdctl"
@@ -105,9 +106,8 @@ class RestoreEtcd:
 
     @staticmethod
     def _wait_for_quorum(ctx: RunContext, members: list[Host]) -> None:
-        plan = ctx.plan
-        client = EtcdClient([plan.etcd_client_url(h) for h in members], local_tls(ctx.state.pki_dir), timeout=3)
-        names = {plan.etcd_client_url(h): plan.etcd_name(h) for h in members}
+        names = etcd_endpoints(members)
+        client = EtcdClient(list(names), local_tls(ctx.state.pki_dir), timeout=3)
         deadline = time.monotonic() + QUORUM_TIMEOUT
         while True:
             statuses = client.statuses()
