@@ -29,10 +29,6 @@ from k8sboot.plan import ClusterPlan
 ROLES = ["etcd"]
 
 
-def peer_url(plan: ClusterPlan, host: Host) -> str:
-    return plan.etcd_peer_url(host)
-
-
 def has_member_data(ctx: RunContext, host: Host) -> bool:
     """Whether this host's etcd data dir holds a member (it ran before): one command."""
     data_dir = ctx.plan.remote_dirs(host)["etcd_data_dir"]
@@ -45,7 +41,7 @@ def has_member_data(ctx: RunContext, host: Host) -> bool:
 
 def initial_cluster(members: list[Member], joining: Host, plan: ClusterPlan) -> str:
     """name=peer-url of every member, the one joining (not started, so nameless) by its own name."""
-    mine = peer_url(plan, joining)
+    mine = plan.etcd_peer_url(joining)
     entries = []
     for m in members:
         name = m.name or (plan.etcd_name(joining) if mine in m.peer_urls else "")
@@ -101,7 +97,7 @@ class EtcdMembers:
         plan = ctx.plan
         client = EtcdClient([plan.etcd_client_url(h) for h in running], local_tls(ctx.state.pki_dir))
         members = client.members()
-        url = peer_url(plan, host)
+        url = plan.etcd_peer_url(host)
         if not any(url in m.peer_urls for m in members):
             ui.info(f"  etcd: adding member {plan.etcd_name(host)} ({url})")
             members = add_when_settled(client, url)
