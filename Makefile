@@ -26,6 +26,7 @@ venv: $(VENV)/.installed
 
 binaries: deps
 	bash scripts/build-kubernetes.sh
+	bash scripts/fetch-etcd35.sh
 
 image: deps
 	$(VENV)/bin/k8sboot image build

@@ -59,6 +59,38 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="show every task, not only changes")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _roll_args(p: argparse.ArgumentParser) -> None:
+    """How new builds roll over running nodes (phases/node_roll.py)."""
+    g = p.add_argument_group("rolling nodes that already run (a new kubelet build, config or certificates)")
+    g.add_argument("--max-unavailable", type=_positive_int, default=1, metavar="N",
+                   help="nodes cordoned and drained at once (default 1)")
+    g.add_argument("--force-drain", action="store_true",
+                   help="also evict pods no controller recreates (kubectl drain --force); without it a "
+                        "node running such a pod stops the roll")
+    g.add_argument("--drain-timeout", type=_positive_seconds, default=300.0, metavar="SECONDS",
+                   help="time a node's pods get to leave, PodDisruptionBudgets permitting (default 300)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="k8sboot",
@@ -108,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     _play_args(p)
     _connection_args(p)
+    _roll_args(p)
     p.set_defaults(func=_lazy("up"))
 
     p = sub.add_parser(
@@ -287,6 +320,28 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     _connection_args(p)
     p.set_defaults(func=_lazy("lifecycle", "remove_node"))
+
+    p = sub.add_parser(
+        "dev", help="the developer loop: build components from a source tree and roll them out",
+        formatter_class=_Formatter, epilog=EPILOG,
+        description="Build Kubernetes components from your source tree with its own Makefile\n"
+                    "(make WHAT=cmd/<component>), record them as the cluster's binaries for those\n"
+                    "components, and roll them out as `up` does: only hosts whose binary changed are\n"
+                    "touched, control planes one at a time, nodes drained only for a new kubelet.\n"
+                    "A rerun with no source change builds nothing and touches no host.\n"
+                    "`--reset` forgets the dev builds and rolls back to the inventory's binaries.",
+    )
+    p.add_argument("src_dir", nargs="?", metavar="SRC_DIR", help="the Kubernetes source tree")
+    p.add_argument("--component", action="append", metavar="NAME",
+                   help="build only this component (repeatable; default: every Kubernetes component "
+                        "the inventory runs)")
+    p.add_argument("--reset", action="store_true",
+                   help="forget the dev builds and roll back to the inventory's binaries")
+    _inventory_arg(p)
+    _play_args(p)
+    _connection_args(p)
+    _roll_args(p)
+    p.set_defaults(func=_lazy("dev"))
 
     p = sub.add_parser(
         "binaries", help="build or list the Kubernetes binaries", formatter_class=_Formatter,

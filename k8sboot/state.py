@@ -69,6 +69,20 @@ class ClusterState:
         return self.root / "binaries.json"
 
     @property
+    def builds_seen(self) -> Path:
+        """sha256 -> version of every binary this cluster was given: a roll names old versions by it."""
+        return self.root / "builds-seen.json"
+
+    @property
+    def dev_binaries(self) -> Path:
+        """component -> path of builds `k8sboot dev` made; they override the inventory's."""
+        return self.root / "dev-binaries.json"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
     def admin_kubeconfig(self) -> Path:
         return self.root / "admin.kubeconfig"
 

@@ -7,6 +7,8 @@ PACKAGES=(
   # libvirt VMs (software-emulated here) and the python binding's build deps
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu
   libvirt-clients libvirt-dev pkg-config gcc dnsmasq-base iptables iproute2
+  # a static C program stands in for a broken kubelet build in the upgrade tests
+  libc6-dev
   # base image without loop devices or mounts
   mmdebstrap e2fsprogs
   # system containers: fast stand-ins for physical machines

@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from k8sboot.binaries import reflect2
@@ -34,7 +34,8 @@ class BuildError(K8sbootError):
 
 
 def build_from_source(src_dir: Path, components: list[str], out_dir: Path | None,
-                      log: Log = print, *, fix_reflect2: bool = False) -> Path:
+                      log: Log = print, *, fix_reflect2: bool = False,
+                      extra_env: Mapping[str, str] | None = None) -> Path:
     """Build components (e.g. ["kubelet", "kube-proxy"]) and return the directory holding them.
 
     That is the tree's _output/bin, or out_dir when given (the binaries copied there).
@@ -45,7 +46,7 @@ def build_from_source(src_dir: Path, components: list[str], out_dir: Path | None
     if fix_reflect2:
         reflect2.swap_reflect2(src, log)
     gopath, workdir = _gopath(given, src)
-    env = {**os.environ, "GOPATH": str(gopath), "CGO_ENABLED": "0", "PWD": str(workdir)}
+    env = {**os.environ, **(extra_env or {}), "GOPATH": str(gopath), "CGO_ENABLED": "0", "PWD": str(workdir)}
     what = " ".join(f"cmd/{c}" for c in components)
     log(f"build: make WHAT='{what}' in {workdir} (GOPATH={gopath}, CGO_ENABLED=0); "
         f"a tree's first make spends minutes generating code (~6.5 min for all six on 2 cores)")

@@ -70,3 +70,44 @@ def kubernetes_version(resolved: Mapping[str, ResolvedBinary]) -> str:
                          f"(their flags differ, so one version must be chosen): {listing}")
     main = kube.get(comps.KUBE_APISERVER) or next(iter(kube.values()))
     return main.version
+
+
+def remember_builds(state: ClusterState, resolved: Mapping[str, ResolvedBinary]) -> None:
+    """Add these binaries to the cluster's sha256 -> version record (a roll names old versions by it)."""
+    seen = known_versions(state)
+    new = {b.sha256: b.version for b in resolved.values()}
+    if any(seen.get(sha) != v for sha, v in new.items()):
+        state.write_json(state.builds_seen, {**seen, **new})
+
+
+def known_versions(state: ClusterState) -> dict[str, str]:
+    """sha256 -> version of every binary this cluster was given; a damaged record is forgotten
+    (it only names old versions in messages)."""
+    try:
+        data = state.read_json(state.builds_seen, {})
+    except (ValueError, InputError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def read_dev_binaries(state: ClusterState) -> dict[str, Path]:
+    """component -> file of the builds `k8sboot dev` recorded (empty when none)."""
+    path = state.dev_binaries
+    try:
+        data = state.read_json(path, {})
+    except ValueError as e:
+        raise InputError(f"damaged record of dev builds: {e} (delete it, or run `k8sboot dev --reset`)",
+                         file=str(path)) from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InputError("damaged record of dev builds: not a JSON object of component -> path "
+                         "(delete it, or run `k8sboot dev --reset`)", file=str(path))
+    return {k: Path(v) for k, v in data.items()}
+
+
+def write_dev_binaries(state: ClusterState, builds: Mapping[str, Path]) -> None:
+    if builds:
+        state.write_json(state.dev_binaries, {k: str(v) for k, v in sorted(builds.items())})
+    else:
+        state.dev_binaries.unlink(missing_ok=True)

@@ -15,7 +15,6 @@ import argparse
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from k8sboot.errors import InputError, K8sbootError
 from k8sboot.etcd import (
     EtcdClient,
     EtcdTLS,
-    EtcdUnavailable,
     Member,
     MemberStatus,
     QuorumReport,
@@ -38,11 +36,11 @@ from k8sboot.etcd import (
     quorum_report,
 )
 from k8sboot.etcd.report import NOT_ASKED, NOT_STARTED
+from k8sboot.etcd.snapshot import default_snapshot_path, take_snapshot
 from k8sboot.inventory.model import Inventory
 from k8sboot.phases.sequences import etcd_restore_phases
 from k8sboot.plan import etcd_endpoints as plan_etcd_endpoints
 
-SNAPSHOT_DIR = "etcd-snapshots"  # under the cluster's state directory
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
@@ -66,12 +64,6 @@ def human_size(n: int | None) -> str:
             return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
-
-
-def default_snapshot_path(state_root: Path, cluster: str, now: datetime | None = None) -> Path:
-    """<state dir>/etcd-snapshots/<cluster>-<YYYYmmddTHHMMSSZ>.db, the time in UTC."""
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return state_root / SNAPSHOT_DIR / f"{cluster}-{stamp}.db"
 
 
 def status_rows(statuses: Sequence[MemberStatus], members: Sequence[Member],
@@ -191,48 +183,21 @@ def status(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def snapshot_sources(statuses: Sequence[MemberStatus]) -> list[MemberStatus]:
-    """The healthy members, the leader first."""
-    healthy = [s for s in statuses if s.healthy]
-    return sorted(healthy, key=lambda s: not s.is_leader)
-
-
 def snapshot(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     names = etcd_endpoints(ctx.inventory)
-    tls = local_tls(ctx.state.pki_dir)
-    statuses = EtcdClient(list(names), tls, args.timeout).statuses()
-    sources = snapshot_sources(statuses)
-    if not sources:
-        down = "".join(f"\n  {names.get(s.endpoint, s.endpoint)} ({s.endpoint}): {s.error}"
-                       for s in statuses)
-        raise K8sbootError(f"etcd: no healthy member to take a snapshot from:{down}")
     if args.file:
         dest = Path(args.file).expanduser()
         if dest.is_dir():
             dest = dest / default_snapshot_path(dest, ctx.inventory.name).name
     else:
         dest = default_snapshot_path(ctx.state.ensure().root, ctx.inventory.name)
-        dest.parent.mkdir(mode=0o700, exist_ok=True)
-    failures: list[tuple[str, str]] = []
-    for source in sources:
-        name = names.get(source.endpoint, source.endpoint)
-        started = time.monotonic()
-        try:
-            size = EtcdClient([source.endpoint], tls, args.timeout).snapshot(dest)
-        except EtcdUnavailable as exc:
-            failures.extend(exc.failures)
-            continue
-        except OSError as exc:
-            raise InputError(f"cannot write the snapshot: {exc.strerror or exc}",
-                             file=str(dest)) from None
-        seconds = time.monotonic() - started
-        role = "the leader" if source.is_leader else "not the leader"
-        ui.console.print(f"snapshot of etcd in [bold]{escape(ctx.inventory.name)}[/] from "
-                         f"{escape(name)} ({role}): {escape(str(dest))}")
-        ui.console.print(f"  {human_size(size)} ({size} bytes) in {seconds:.2f}s")
-        return 0
-    raise EtcdUnavailable("the snapshot request", failures)
+    taken = take_snapshot(names, local_tls(ctx.state.pki_dir), dest, args.timeout)
+    role = "the leader" if taken.from_leader else "not the leader"
+    ui.console.print(f"snapshot of etcd in [bold]{escape(ctx.inventory.name)}[/] from "
+                     f"{escape(taken.member)} ({role}): {escape(str(taken.path))}")
+    ui.console.print(f"  {human_size(taken.size)} ({taken.size} bytes) in {taken.seconds:.2f}s")
+    return 0
 
 
 def restore(args: argparse.Namespace) -> int:

@@ -10,7 +10,15 @@ from k8sboot import ui
 from k8sboot.commands.context import build_context
 from k8sboot.errors import K8sbootError
 from k8sboot.phases.base import RunContext, run_phases
+from k8sboot.inventory.model import Inventory
 from k8sboot.phases.sequences import up_phases
+from k8sboot.upgrade.options import RollOptions
+
+
+def roll_options(args: argparse.Namespace, inventory: Inventory) -> RollOptions:
+    ready = inventory.vars.get("ready_timeout") or inventory.cluster.get("ready_timeout") or 300
+    return RollOptions(max_unavailable=args.max_unavailable, force_drain=args.force_drain,
+                       drain_timeout=args.drain_timeout, ready_timeout=float(ready))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     threading.Thread(target=lambda: __import__("k8sboot.cluster_api"), daemon=True).start()
     command = build_context(args)
     options = command.run_options(check=args.check, diff=args.diff, forks=args.forks)
-    ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff))
+    ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff),
+                     roll=roll_options(args, command.inventory))
     failed: K8sbootError | None = None
     try:
         run_phases(up_phases(), ctx)

@@ -19,6 +19,7 @@ from k8sboot.inventory.model import Host
 from k8sboot.phases.learned import Learned
 from k8sboot.plan import ClusterPlan
 from k8sboot.ui import Reporter
+from k8sboot.upgrade.options import RollOptions
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RunContext:
     pool: ConnectionPool
     options: RunOptions
     reporter: Reporter
+    roll: RollOptions = field(default_factory=RollOptions)  # how running nodes are rolled (up's flags)
     learned: Learned = field(default_factory=Learned)  # what earlier phases found out
     made_plan: ClusterPlan | None = None  # set by the "plan" phase
     result: PlayResult = field(default_factory=PlayResult)

@@ -20,7 +20,7 @@ from k8sboot import ui
 from k8sboot.cluster_layout import ETCD
 from k8sboot.errors import RunError
 from k8sboot.etcd.client import EtcdClient, EtcdError, Member, MemberStatus, local_tls, quorum
-from k8sboot.etcd.report import quorum_report
+from k8sboot.etcd.report import QuorumReport, quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
 from k8sboot.phases.rolling import run_rolling
@@ -68,6 +68,34 @@ def add_when_settled(client: EtcdClient, url: str) -> list[Member]:
             time.sleep(1)
 
 
+MEMBER_BACK_TIMEOUT = 60.0
+
+
+def wait_member_back(ctx: RunContext, hosts: list[Host], host: Host) -> None:
+    """After a member restarted: until it answers healthy and etcd has its quorum again."""
+    plan = ctx.plan
+    client = EtcdClient([plan.etcd_client_url(h) for h in hosts], local_tls(ctx.state.pki_dir))
+    mine = plan.etcd_client_url(host)
+    deadline = time.monotonic() + MEMBER_BACK_TIMEOUT
+    while True:
+        statuses = client.statuses()
+        own = next((s for s in statuses if s.endpoint == mine), None)
+        report: QuorumReport | None = None
+        try:
+            report = quorum_report(statuses, client.members())
+            why = report.summary()
+        except EtcdError as e:
+            why = str(e)
+        if own is not None and own.healthy and own.leader_id and report is not None and report.ok:
+            ui.info(f"  etcd: {plan.etcd_name(host)} is back (etcd {own.version}); {why}")
+            return
+        if time.monotonic() > deadline:
+            state = own.error if own is not None and own.error else why
+            raise RunError(f"etcd: {plan.etcd_name(host)} is not back {MEMBER_BACK_TIMEOUT:.0f}s after its "
+                           f"restart ({state}); the roll stopped there, the members after it are untouched")
+        time.sleep(0.5)
+
+
 class EtcdMembers:
     title = "etcd"
 
@@ -79,8 +107,10 @@ class EtcdMembers:
         running = [h for h in hosts if data[h.name]]
         joining = [h for h in hosts if not data[h.name]] if running else []
         if running:
-            # members that ran before: a change restarts them one at a time, keeping the quorum
-            run_rolling(ctx, "etcd", running, ROLES, plan.vars_for_host, "etcd")
+            # members that ran before: a change (a new etcd build among them) restarts them one at a
+            # time, and the next waits until this one is back, healthy, with the cluster at quorum
+            run_rolling(ctx, "etcd", running, ROLES, plan.vars_for_host, "etcd",
+                        after_each=lambda h: wait_member_back(ctx, hosts, h))
         else:
             # a new cluster (no host has data) bootstraps all its members together
             run_play(ctx, "etcd", hosts, ROLES, plan.vars_for_host)

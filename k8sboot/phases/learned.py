@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the kubernetes client takes half a second to import
 
     from k8sboot.binaries.resolve import ResolvedBinary
     from k8sboot.cluster_api import NodeView
+    from k8sboot.upgrade.roll_plan import RollPlan
 
 T = TypeVar("T")
 
@@ -39,8 +40,12 @@ class Learned:
     binaries: dict[str, ResolvedBinary] | None = None  # phase "binaries"
     kube_version: str | None = None  # phase "binaries", read from the kube-* binaries themselves
     facts: dict[str, dict[str, Any]] | None = None  # phase "connect": host -> Ansible-style facts
+    roll: RollPlan | None = None  # phase "roll plan": binaries that change on hosts already running them
     images: ImageSet | None = None  # phase "images"
     api: ApiClient | None = None  # phase "control plane" (its RBAC step); made on demand otherwise
+    # phase "nodes": nodes already running whose role would change something -> the handlers
+    # (restarts) those changes notify; rolled, drained where needed, by the phase "roll nodes"
+    node_changes: dict[str, set[str]] = field(default_factory=dict)
     nodes: dict[str, NodeView] = field(default_factory=dict)  # phase "wait for nodes Ready"
 
     @staticmethod

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from k8sboot import ui
-from k8sboot.engine.results import HostStats, PlayResult, TaskOutcome
+from k8sboot.engine.results import CHANGED, HostStats, PlayResult, TaskOutcome
 from k8sboot.engine.runner import Play, Runner, load_roles
 from k8sboot.engine.tasks import Task
 from k8sboot.inventory.model import Host
@@ -30,10 +30,22 @@ from k8sboot.phases.base import RunContext, run_play
 
 
 class _Silent:
-    """The preview's reporter: what check mode would change is for deciding, not for showing."""
+    """The preview's reporter: what check mode would change is for deciding, not for showing.
+
+    It notes the handlers each host's changes notify: they say which units a
+    real run would restart (a node whose only change restarts kube-proxy need
+    not be drained).
+    """
+
+    def __init__(self) -> None:
+        self.notified: dict[str, set[str]] = {}
 
     def play_started(self, title: str, hosts: list[str]) -> None: ...
-    def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None: ...
+
+    def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None:
+        if outcome.status == CHANGED:
+            self.notified.setdefault(host, set()).update(task.notify)
+
     def host_done(self, host: str, stats: HostStats) -> None: ...
     def play_done(self, title: str, result: PlayResult) -> None: ...
 
@@ -49,22 +61,31 @@ def units_running(ctx: RunContext, hosts: list[Host], unit: str) -> dict[str, bo
 
 
 def would_change(ctx: RunContext, hosts: list[Host], roles: list[str],
-                 vars_for_host: Callable[[Host], dict[str, Any]]) -> set[str]:
-    """The hosts where a real run of these roles would change something (or could not be previewed)."""
+                 vars_for_host: Callable[[Host], dict[str, Any]]) -> dict[str, set[str]]:
+    """The hosts where a real run of these roles would change something (or could not be
+    previewed), each with the handlers its changes notify (or an earlier run still owes)."""
+    reporter = _Silent()
     runner = Runner(ctx.inventory, ctx.pool, ctx.command.templar(), vars_for_host,
-                    replace(ctx.options, check=True), _Silent())
+                    replace(ctx.options, check=True), reporter)
     preview = runner.run(Play("preview", hosts, load_roles(roles, ctx.command.roles_dirs)))
     failed = {f.host for f in preview.failures}
-    changing = {h.name for h in hosts if h.name in failed or preview.stats.get(h.name, HostStats()).changed}
+    changing = {h.name: reporter.notified.get(h.name, set()) for h in hosts
+                if h.name in failed or preview.stats.get(h.name, HostStats()).changed}
     owed = ctx.options.pending
     if owed is not None:
-        changing |= {h.name for h in hosts if owed.get(h.name, roles)}
+        for h in hosts:
+            for names in owed.get(h.name, roles).values():
+                changing.setdefault(h.name, set()).update(names)
     return changing
 
 
 def run_rolling(ctx: RunContext, title: str, hosts: list[Host], roles: list[str],
-                vars_for_host: Callable[[Host], dict[str, Any]], unit: str) -> None:
-    """The roles on these hosts, rolling over those where `unit` already runs (see the module's docstring)."""
+                vars_for_host: Callable[[Host], dict[str, Any]], unit: str,
+                after_each: Callable[[Host], None] | None = None) -> None:
+    """The roles on these hosts, rolling over those where `unit` already runs (see the module's docstring).
+
+    after_each: a gate run after each rolled host (e.g. etcd back at quorum) before the next starts.
+    """
     if ctx.options.check or len(hosts) < 2:
         run_play(ctx, title, hosts, roles, vars_for_host)
         return
@@ -83,3 +104,5 @@ def run_rolling(ctx: RunContext, title: str, hosts: list[Host], roles: list[str]
     for host in rolling:  # one at a time: the others keep serving meanwhile
         run_play(ctx, f"{title}: {host.name} ({rolling.index(host) + 1}/{len(rolling)}, rolling)", [host],
                  roles, vars_for_host)
+        if after_each is not None:
+            after_each(host)

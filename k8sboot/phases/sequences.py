@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
+from k8sboot.cluster_layout import CONTROL_PLANE, ETCD
 from k8sboot.inventory.model import Host
 from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
@@ -28,12 +28,14 @@ from k8sboot.phases.lifecycle import (
     StopServices,
 )
 from k8sboot.phases.make_plan import MakePlan
+from k8sboot.phases.node_roll import NodeRoles, RollNodes
 from k8sboot.phases.parallel import ConcurrentChains
 from k8sboot.phases.pki import Pki
 from k8sboot.phases.pod_routes import PodRoutes
 from k8sboot.phases.preflight import Preflight
 from k8sboot.phases.provision import Provision
 from k8sboot.phases.roles import RolePhase
+from k8sboot.phases.roll_plan import PlanRoll
 from k8sboot.phases.summary import Summary
 from k8sboot.phases.wait_ready import WaitReady
 
@@ -44,6 +46,7 @@ def up_phases() -> list[Phase]:
         ResolveBinaries(),                                # check the user's binaries: before any host
         Connect(),                                        # SSH to every host, gather facts
         Preflight(),                                      # OS, swap, ports, kernel: before installing
+        PlanRoll(),                                       # new builds on running hosts: the roll, skew, snapshot
         Images(),                                         # the pause image and other archives
         MakePlan(),                                       # roles, addresses, CIDRs, vars per host
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
@@ -54,9 +57,11 @@ def up_phases() -> list[Phase]:
                 RolePhase("control plane", ["control_plane"], CONTROL_PLANE, rolling_unit="kube-apiserver"),
                 ApiAccess(),                              # RBAC: apiserver -> kubelet
             ],
-            # containerd, CNI, kubelet, kube-proxy: kubelets register once the apiserver is up
-            [RolePhase("nodes", ["node"], NODES)],
+            # containerd, CNI, kubelet, kube-proxy on new nodes (they register once the apiserver is up);
+            # nodes already running are previewed: what would change waits for "roll nodes"
+            [NodeRoles()],
         ]),
+        RollNodes(),                                      # changed nodes in batches: cordon, drain, role, Ready
         WaitReady(),                                      # every node Ready in the API
         PodRoutes(),                                      # routes between the nodes' pod CIDRs
         Summary(),                                        # nodes table, kubeconfig path

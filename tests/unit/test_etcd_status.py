@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from k8sboot.commands import etcd as cmd
+from k8sboot.etcd import snapshot as snap
 from k8sboot.errors import InputError
 from k8sboot.etcd import (
     EtcdClient,
@@ -123,9 +124,9 @@ def test_sizes_are_human(n: int | None, text: str) -> None:
 def test_default_snapshot_path_is_in_the_state_dir_with_a_utc_timestamp() -> None:
     paris = timezone(timedelta(hours=1))
     when = datetime(2024, 3, 9, 14, 5, 7, tzinfo=paris)
-    assert cmd.default_snapshot_path(Path("/st"), "prod", when) == \
+    assert snap.default_snapshot_path(Path("/st"), "prod", when) == \
         Path("/st/etcd-snapshots/prod-20240309T130507Z.db")
-    now = cmd.default_snapshot_path(Path("/st"), "prod")
+    now = snap.default_snapshot_path(Path("/st"), "prod")
     assert now.name.startswith(f"prod-{datetime.now(UTC):%Y%m%d}T") and now.suffix == ".db"
 
 
@@ -171,7 +172,7 @@ def test_json_carries_the_rows_and_the_quorum() -> None:
 
 def test_snapshots_come_from_the_leader_first_then_other_healthy_members() -> None:
     statuses = [up("cp1"), down("cp3"), up("cp2")]
-    assert [s.endpoint for s in cmd.snapshot_sources(statuses)] == [URL["cp2"], URL["cp1"]]
+    assert [s.endpoint for s in snap.snapshot_sources(statuses)] == [URL["cp2"], URL["cp1"]]
 
 
 def _inventory(tmp_path: Path, body: str) -> Inventory:

@@ -1,0 +1,218 @@
+"""Phases: the node role, and the roll of nodes that already run.
+
+`up` installs new nodes at once, beside the control plane (phase "nodes").
+A node that already runs is only previewed there (check mode, all at once: a
+no-op rerun stays one quick pass); if its role would change something, the
+change waits for phase "roll nodes", after etcd and the control planes
+(apiservers are upgraded before kubelets), and goes in batches of
+--max-unavailable nodes:
+- a change that restarts the kubelet or containerd (a new kubelet build, its
+  config, its certificates) drains the node first: cordon, evict its pods
+  (PodDisruptionBudgets respected), run the role, wait until the node is Ready
+  again (with the new kubelet's version when the kubelet changed), uncordon;
+- a change that restarts nothing pods run on (kube-proxy's build or config,
+  sysctls, the apiserver balancer) is applied to those nodes together, with
+  no drain: kube-proxy does not evict pods.
+A failure stops the roll: the node where it failed stays cordoned, the nodes
+after it are untouched, and a rerun of `up` continues (nodes k8sboot cordoned
+and that need nothing more are uncordoned then).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from typing import Any
+
+from k8sboot import ui
+from k8sboot.binaries import components as comps
+from k8sboot.cluster_layout import NODES
+from k8sboot.errors import K8sbootError, RunError
+from k8sboot.inventory.model import Host
+from k8sboot.phases.base import RunContext, run_play
+from k8sboot.phases.rolling import units_running, would_change
+
+ROLES = ["node"]
+# the node role's handlers whose restart disturbs pods (roles/node/handlers/main.yml)
+DRAINING_HANDLERS = frozenset({"restart kubelet", "restart containerd"})
+KUBELET_UNIT = "kubelet"
+# a kubelet that systemd restarted this often since the roll started it is crash-looping
+CRASH_RESTARTS = 3
+
+
+def batches(items: list[Host], size: int) -> list[list[Host]]:
+    size = max(1, size)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def needs_drain(handlers: set[str]) -> bool:
+    return bool(handlers & DRAINING_HANDLERS)
+
+
+class NodeRoles:
+    """In the concurrent part of `up`: new nodes installed; running ones previewed for the roll."""
+
+    title = "nodes"
+
+    def run(self, ctx: RunContext) -> None:
+        hosts = ctx.inventory.hosts_in(NODES)
+        vars_for_host = ctx.plan.vars_for_host
+        if ctx.options.check or not hosts:
+            run_play(ctx, self.title, hosts, ROLES, vars_for_host)
+            return
+        running = units_running(ctx, hosts, KUBELET_UNIT)
+        fresh = [h for h in hosts if not running[h.name]]
+        live = [h for h in hosts if running[h.name]]
+        if fresh:
+            run_play(ctx, self.title, fresh, ROLES, vars_for_host)
+        if live:
+            ctx.learned.node_changes = would_change(ctx, live, ROLES, vars_for_host)
+            if not ctx.learned.node_changes:
+                ui.info(f"{self.title}: nothing to change on {', '.join(h.name for h in live)}")
+
+
+class RollNodes:
+    title = "roll nodes"
+
+    def run(self, ctx: RunContext) -> None:
+        if ctx.options.check:
+            return
+        changes = ctx.learned.node_changes
+        api = _api(ctx)
+        from k8sboot import node_drain
+
+        left_cordoned = set(node_drain.cordoned_by_k8sboot(api))
+        hosts = [h for h in ctx.inventory.hosts_in(NODES) if h.name in changes]
+        if not hosts and not left_cordoned:
+            return
+        quiet = [h for h in hosts if not needs_drain(changes[h.name])]
+        drained = [h for h in hosts if needs_drain(changes[h.name])]
+        if quiet:
+            restarts = sorted({n for h in quiet for n in changes[h.name]}) or ["nothing"]
+            run_play(ctx, f"nodes without drain ({', '.join(restarts)})", quiet, ROLES, ctx.plan.vars_for_host)
+        groups = batches(drained, ctx.roll.max_unavailable)
+        for i, batch in enumerate(groups, 1):
+            try:
+                self._roll_batch(ctx, api, batch, f"{i}/{len(groups)}")
+            except K8sbootError as e:
+                rest = [h.name for b in groups[i:] for h in b]
+                raise RunError(
+                    f"the node roll stopped at {', '.join(h.name for h in batch)} (batch {i} of {len(groups)}): "
+                    f"{e}\n{', '.join(h.name for h in batch)} stay(s) cordoned; "
+                    + (f"not rolled yet: {', '.join(rest)}. " if rest else "")
+                    + "Fix the cause and run `k8sboot up` again: the roll continues where it stopped.") from None
+        rolled = {h.node_name for h in drained}
+        by_node = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
+        for name in sorted(left_cordoned - rolled):
+            if name in by_node:  # cordoned by a roll that stopped; nothing more to do on it now
+                node_drain.uncordon(api, name)
+                ui.info(f"  uncordoned {name} (an earlier roll stopped there)")
+
+    def _roll_batch(self, ctx: RunContext, api: Any, batch: list[Host], label: str) -> None:
+        from k8sboot import node_drain
+
+        names = [h.node_name for h in batch]
+        started = time.monotonic()
+        before = {n: _heartbeat(api, n) for n in names}
+        for name in names:
+            node_drain.cordon(api, name)
+        for name in names:
+            evicted = node_drain.drain(api, name, timeout=ctx.roll.drain_timeout, force=ctx.roll.force_drain,
+                                       log=lambda line: ui.info(f"  {line}"))
+            ui.info(f"  {name}: cordoned, {len(evicted)} pod(s) evicted")
+        drained_at = time.monotonic()
+        run_play(ctx, f"nodes: {', '.join(names)} (batch {label}, drained)", batch, ROLES, ctx.plan.vars_for_host)
+        installed_at = time.monotonic()
+        version = _expected_kubelet_version(ctx, batch)
+        wait_back(ctx, api, batch, before, version)
+        for name in names:
+            node_drain.uncordon(api, name)
+        ui.info(f"  {', '.join(names)}: Ready{f' on kubelet {version}' if version else ''} and uncordoned "
+                f"(drain {drained_at - started:.1f}s, install {installed_at - drained_at:.1f}s, "
+                f"Ready {time.monotonic() - installed_at:.1f}s)")
+
+
+def _api(ctx: RunContext) -> Any:
+    from k8sboot.cluster_api import api_client
+    from k8sboot.plan import apiserver_urls
+
+    return ctx.learned.api or api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))
+
+
+def _expected_kubelet_version(ctx: RunContext, batch: list[Host]) -> str | None:
+    """The kubelet version the nodes must report, when this roll changes their kubelet binary."""
+    roll = ctx.learned.roll
+    binaries = ctx.learned.binaries or {}
+    if roll is None or comps.KUBELET not in binaries:
+        return None
+    if any(comps.KUBELET in roll.changing(h.name, "nodes") for h in batch):
+        return binaries[comps.KUBELET].version
+    return None
+
+
+def _heartbeat(api: Any, node: str) -> Any:
+    from kubernetes import client
+
+    status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+    ready = next((c for c in ((status.conditions if status else None) or []) if c.type == "Ready"), None)
+    return ready.last_heartbeat_time if ready else None
+
+
+def _node_state(api: Any, node: str) -> tuple[bool, str, Any]:
+    """(Ready, kubelet version, Ready's last heartbeat) as the API reports the node."""
+    from kubernetes import client
+
+    status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+    ready = next((c for c in ((status.conditions if status else None) or []) if c.type == "Ready"), None)
+    info = status.node_info if status else None
+    return (bool(ready and ready.status == "True"), info.kubelet_version if info else "",
+            ready.last_heartbeat_time if ready else None)
+
+
+def wait_back(ctx: RunContext, api: Any, batch: list[Host], before: dict[str, Any], version: str | None,
+              sleep: Callable[[float], None] = time.sleep) -> None:
+    """Until every node of the batch is Ready again, as its restarted kubelet reports it.
+
+    Proof that the new kubelet spoke: its version in the node's status when the
+    binary changed, else a Ready heartbeat newer than the one before the roll.
+    A kubelet that systemd keeps restarting fails the wait at once, with its journal.
+    """
+    from k8sboot.phases.wait_ready import diagnose
+
+    deadline = time.monotonic() + ctx.roll.ready_timeout
+    waiting = {h.node_name: h for h in batch}
+    last_check = 0.0
+    while waiting:
+        for name in list(waiting):
+            try:
+                ready, kubelet_version, beat = _node_state(api, name)
+            except Exception:  # noqa: BLE001 - the apiserver may blink; the deadline decides
+                continue
+            spoke = kubelet_version == version if version else beat != before.get(name)
+            if ready and spoke:
+                del waiting[name]
+        if not waiting:
+            return
+        if time.monotonic() - last_check > 2:
+            last_check = time.monotonic()
+            for name, host in waiting.items():
+                crash = _crash_looping(ctx, host)
+                if crash:
+                    raise RunError(f"{crash}\n{diagnose(ctx.pool.get(host), name, None)}")
+        if time.monotonic() > deadline:
+            host = next(iter(waiting.values()))
+            raise RunError(f"not Ready {ctx.roll.ready_timeout:.0f}s after its roll:\n"
+                           + diagnose(ctx.pool.get(host), host.node_name, None))
+        sleep(1)
+
+
+def _crash_looping(ctx: RunContext, host: Host) -> str | None:
+    r = ctx.pool.get(host).run(f"systemctl show {shlex.quote(KUBELET_UNIT)} -p NRestarts -p ActiveState",
+                               become=True, timeout=30)
+    props = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    restarts = int(props.get("NRestarts", "0") or 0)
+    if restarts >= CRASH_RESTARTS or props.get("ActiveState") == "failed":
+        return (f"{host.name}: the kubelet does not stay up after the roll "
+                f"(systemd restarted it {restarts} times; state {props.get('ActiveState', '?')})")
+    return None

@@ -1,0 +1,313 @@
+"""Day 2 on three system containers: new builds rolled through a running cluster.
+
+up1 and up2 are etcd + control plane + node, up3 is etcd + node. The steps
+run in order on one cluster: etcd 3.4 -> 3.5 member by member; a kubelet that
+cannot start stops the roll at its first node and a fixed build finishes it;
+the developer loop builds a patched kubelet from the Kubernetes tree and rolls
+it node by node while a Deployment with a PodDisruptionBudget keeps its
+minimum; then a patched kube-scheduler, which restarts nothing else; then a
+kube-proxy, which drains nothing.
+
+The developer loop builds in a hard-linked copy of the lab's cached
+Kubernetes tree, mounted over the cached tree's path in a private mount
+namespace: Go's build cache is keyed by source paths, so at the same path a
+one-component build takes seconds instead of recompiling Kubernetes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import BINARIES, REPO, k8sboot, ssh, start_times, write_inventory
+from tests.lab.containers import ContainerLab, LabHost
+
+pytestmark = pytest.mark.lab
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8sboot"
+KUBE_SRC = CACHE / "kubernetes" / "src"
+ETCD35 = CACHE / "etcd-3.5" / "bin" / "etcd"
+NAMES = ["up1", "up2", "up3"]
+GROUPS = {"up1": ["etcd", "control_plane", "nodes"], "up2": ["etcd", "control_plane", "nodes"],
+          "up3": ["etcd", "nodes"]}
+ALL_UNITS = {"up1": ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd",
+                     "kubelet", "kube-proxy"],
+             "up3": ["etcd", "containerd", "kubelet", "kube-proxy"]}
+ALL_UNITS["up2"] = ALL_UNITS["up1"]
+DEV_VERSION = "v1.20.3-k8sboot.1"
+SCHEDULER_FILE = "cmd/kube-scheduler/app/server.go"
+SCHEDULER_PATCH = ("Starting Kubernetes Scheduler version", "Starting Kubernetes Scheduler (k8sboot dev patch) version")
+
+BROKEN_KUBELET_C = r"""
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) { puts("Kubernetes v1.20.3-broken.1"); return 0; }
+    fputs("k8sboot test: this kubelet build exits at once\n", stderr);
+    return 1;
+}
+"""
+
+
+class Cluster:
+    def __init__(self, lab: ContainerLab, home: Path, hosts: dict[str, LabHost]):
+        self.lab = lab
+        self.home = home
+        self.hosts = hosts
+        self.inventory = home / "upgrade.yml"
+
+    def write(self, **binaries: object) -> None:
+        write_inventory(self.inventory, "upgrade", {
+            n: {"address": self.hosts[n].address, "groups": g} for n, g in GROUPS.items()
+        }, key=self.hosts["up1"].key_path, binaries={**BINARIES, **binaries})
+
+    def k8sboot(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return k8sboot(*args, "-i", str(self.inventory), home=self.home, timeout=timeout)
+
+    def api(self):
+        from kubernetes import client, config
+
+        kc = self.k8sboot("kubeconfig").stdout.strip()
+        return client.CoreV1Api(config.new_client_from_config(config_file=kc))
+
+    def installed_sha(self, host: str, component: str) -> str:
+        code, out = ssh(self.hosts[host], f"sha256sum /usr/local/bin/{component}")
+        assert code == 0, out
+        return out.split()[0]
+
+    def all_start_times(self) -> dict[str, dict[str, str]]:
+        return {n: start_times(self.hosts[n], ALL_UNITS[n]) for n in NAMES}
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    lab = ContainerLab()
+    names = [f"up-{n}" for n in NAMES]
+    started = lab.start(names)
+    hosts = {h.name.removeprefix("up-"): h for h in started}
+    try:
+        yield Cluster(lab, tmp_path_factory.mktemp("upgrade"), hosts)
+    finally:
+        lab.destroy(names)
+
+
+@pytest.fixture(scope="module")
+def dev_tree(tmp_path_factory: pytest.TempPathFactory):
+    """A hard-linked copy of the cached Kubernetes tree (a patched file gets a new inode, so the
+    cache is never written through), and a version file for the build."""
+    if not (KUBE_SRC / "hack" / "lib" / "version.sh").is_file():
+        pytest.fail(f"no Kubernetes tree at {KUBE_SRC}: run `make binaries`")
+    copy = CACHE / "dev-test-tree"
+    shutil.rmtree(copy, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(KUBE_SRC), str(copy)], check=True)
+    version_file = tmp_path_factory.mktemp("dev") / "version.env"
+    version_file.write_text(f"KUBE_GIT_COMMIT=0000000000000000000000000000000000000001\n"
+                            f"KUBE_GIT_TREE_STATE=clean\nKUBE_GIT_VERSION={DEV_VERSION}\n"
+                            f"KUBE_GIT_MAJOR=1\nKUBE_GIT_MINOR=20\n")
+    try:
+        yield copy, version_file
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def dev(cluster: Cluster, tree: tuple[Path, Path], *args: str) -> subprocess.CompletedProcess[str]:
+    """`k8sboot dev` on the copy, seen at the cached tree's own path (see the module's docstring)."""
+    copy, version_file = tree
+    env = {**os.environ, "K8SBOOT_HOME": str(cluster.home), "COLUMNS": "200",
+           "KUBE_GIT_VERSION_FILE": str(version_file)}
+    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(copy), str(KUBE_SRC),
+           sys.executable, "-m", "k8sboot", "dev", str(KUBE_SRC), "-i", str(cluster.inventory), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=1200, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def patch(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.unlink()  # a new inode: the hard-linked original stays as it was
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_1_check_prints_the_etcd_roll_and_changes_nothing(cluster: Cluster):
+    assert ETCD35.is_file(), "run `make binaries` (scripts/fetch-etcd35.sh)"
+    cluster.write()
+    ok(cluster.k8sboot("up"))
+    cluster.api().create_namespaced_config_map(
+        "default", {"metadata": {"name": "before-upgrade"}, "data": {"k": "kept"}})
+
+    cluster.write(etcd={"path": str(ETCD35)})
+    out = ok(cluster.k8sboot("up", "--check"))
+    for n in NAMES:
+        assert f"etcd: {n}" in out, out[-3000:]
+    assert out.count("etcd: 3.4.23 (") == 3 and "-> 3.5.16 (" in out, out[-3000:]
+    assert "etcd snapshot" not in out
+    assert all(cluster.installed_sha(n, "etcd") == sha256(Path("/usr/bin/etcd")) for n in NAMES)
+
+
+def test_2_etcd_34_to_35_member_by_member_keeps_the_data(cluster: Cluster):
+    before = cluster.all_start_times()
+    out = ok(cluster.k8sboot("up"))
+    assert "etcd snapshot before the roll:" in out, out[-3000:]
+    snapshot = Path(out.split("etcd snapshot before the roll: ", 1)[1].split(" ", 1)[0])
+    assert snapshot.is_file() and snapshot.stat().st_size > 0
+    # one member at a time, each back and the cluster at quorum before the next
+    backs = [line for line in out.splitlines() if "is back (etcd 3.5.16)" in line]
+    assert len(backs) == 3, out[-3000:]
+    assert all("3/3 healthy" in line for line in backs), backs
+    status = json.loads(cluster.k8sboot("etcd", "status", "-o", "json").stdout)
+    assert sorted(m["version"] for m in status["members"]) == ["3.5.16"] * 3, status
+    cm = cluster.api().read_namespaced_config_map("before-upgrade", "default")
+    assert cm.data == {"k": "kept"}
+    after = cluster.all_start_times()
+    for n in NAMES:  # only etcd restarted
+        assert after[n]["etcd"] != before[n]["etcd"], n
+        assert {u: t for u, t in after[n].items() if u != "etcd"} == \
+               {u: t for u, t in before[n].items() if u != "etcd"}, n
+
+
+def test_3_a_kubelet_that_cannot_start_stops_the_roll_at_its_first_node(cluster: Cluster, tmp_path: Path):
+    src = tmp_path / "kubelet.c"
+    src.write_text(BROKEN_KUBELET_C)
+    broken = tmp_path / "kubelet"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(broken), str(src)], check=True)
+    good = {n: cluster.installed_sha(n, "kubelet") for n in NAMES}
+
+    cluster.write(etcd={"path": str(ETCD35)}, kubelet={"path": str(broken)})
+    r = cluster.k8sboot("up")
+    assert r.returncode != 0, r.stdout[-3000:]
+    err = r.stderr + r.stdout
+    assert "the node roll stopped at up1 (batch 1 of 3)" in err, err[-4000:]
+    assert "this kubelet build exits at once" in err, err[-4000:]  # its journal
+    assert "not rolled yet: up2, up3" in err, err[-4000:]
+    nodes = {n.metadata.name: n for n in cluster.api().list_node().items}
+    assert nodes["up1"].spec.unschedulable is True
+    assert not nodes["up2"].spec.unschedulable and not nodes["up3"].spec.unschedulable
+    assert cluster.installed_sha("up2", "kubelet") == good["up2"]
+    assert cluster.installed_sha("up3", "kubelet") == good["up3"]
+
+    cluster.write(etcd={"path": str(ETCD35)})  # the fix: a kubelet that works
+    out = ok(cluster.k8sboot("up"))
+    assert "up1: Ready on kubelet v1.20.2 and uncordoned" in out, out[-3000:]
+    nodes = {n.metadata.name: n for n in cluster.api().list_node().items}
+    assert not any(n.spec.unschedulable for n in nodes.values())
+    assert {n: cluster.installed_sha(n, "kubelet") for n in NAMES} == good
+
+
+PDB_MIN = 2
+
+
+def test_4_dev_loop_rolls_a_new_kubelet_one_node_at_a_time_keeping_the_pdb(cluster: Cluster, dev_tree):
+    from kubernetes import client
+
+    core = cluster.api()
+    apps = client.AppsV1Api(core.api_client)
+    policy = client.PolicyV1beta1Api(core.api_client)
+    labels = {"app": "web"}
+    apps.create_namespaced_deployment("default", {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                {"name": "p", "image": "registry.k8s.io/pause:3.6", "imagePullPolicy": "Never"}]}}}})
+    policy.create_namespaced_pod_disruption_budget("default", {
+        "apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+        "spec": {"minAvailable": PDB_MIN, "selector": {"matchLabels": labels}}})
+    deadline = time.monotonic() + 120
+    while (apps.read_namespaced_deployment("web", "default").status.available_replicas or 0) < 3:
+        assert time.monotonic() < deadline, "the Deployment never had 3 available pods"
+        time.sleep(1)
+
+    samples: list[tuple[int, int]] = []  # (nodes cordoned, pods available), every half second
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                cordoned = sum(bool(n.spec.unschedulable) for n in core.list_node(_request_timeout=5).items)
+                available = apps.read_namespaced_deployment("web", "default", _request_timeout=5) \
+                    .status.available_replicas or 0
+                samples.append((cordoned, available))
+            except Exception:  # noqa: BLE001 - the apiserver blinking is not what is measured
+                pass
+            time.sleep(0.5)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        r = dev(cluster, dev_tree, "--component", "kubelet", "--max-unavailable", "1")
+    finally:
+        stop.set()
+        poller.join()
+    out = ok(r)
+    assert len(samples) > 10, samples
+    assert max(c for c, _ in samples) == 1, samples  # never more than one node cordoned
+    assert min(a for _, a in samples) >= PDB_MIN, samples
+    for n in NAMES:
+        assert f"{n}: Ready on kubelet {DEV_VERSION} and uncordoned" in out, out[-3000:]
+    nodes = core.list_node().items
+    assert {n.metadata.name: n.status.node_info.kubelet_version for n in nodes} == dict.fromkeys(NAMES, DEV_VERSION)
+    assert not any(n.spec.unschedulable for n in nodes)
+    assert "dev: build" in out and "rollout" in out
+
+    # no source change: nothing built, no host touched
+    out = ok(dev(cluster, dev_tree, "--component", "kubelet"))
+    assert "nothing to build" in out, out[-2000:]
+    assert all(p.startswith("changed=0") for p in out.split() if p.startswith("changed=")), out[-3000:]
+
+
+def test_5_dev_loop_with_a_patched_scheduler_restarts_only_the_schedulers(cluster: Cluster, dev_tree):
+    copy, _ = dev_tree
+    patch(copy / SCHEDULER_FILE, *SCHEDULER_PATCH)
+    before = cluster.all_start_times()
+    out = ok(dev(cluster, dev_tree, "--component", "kube-scheduler"))
+    assert "control plane: up1 (1/2, rolling)" in out and "control plane: up2 (2/2, rolling)" in out, out[-3000:]
+    built = cluster.home / "clusters" / "upgrade" / "dev-bin" / "kube-scheduler"
+    for n in ("up1", "up2"):
+        assert cluster.installed_sha(n, "kube-scheduler") == sha256(built)
+        code, exe = ssh(cluster.hosts[n], "sha256sum /proc/$(systemctl show -p MainPID --value kube-scheduler)/exe"
+                                          " && grep -c 'k8sboot dev patch' /usr/local/bin/kube-scheduler")
+        assert code == 0 and exe.split()[0] == sha256(built), exe
+    after = cluster.all_start_times()
+    for n in NAMES:
+        changed = {u for u in ALL_UNITS[n] if after[n][u] != before[n][u]}
+        assert changed == ({"kube-scheduler"} if n != "up3" else set()), (n, changed)
+    # and it schedules
+    core = cluster.api()
+    core.create_namespaced_pod("default", {
+        "metadata": {"name": "after-patch"},
+        "spec": {"containers": [{"name": "p", "image": "registry.k8s.io/pause:3.6", "imagePullPolicy": "Never"}]}})
+    deadline = time.monotonic() + 90
+    while core.read_namespaced_pod("after-patch", "default").status.phase != "Running":
+        assert time.monotonic() < deadline, "a pod did not run after the scheduler's roll"
+        time.sleep(1)
+
+
+def test_6_a_new_kube_proxy_restarts_it_alone_and_drains_nothing(cluster: Cluster, dev_tree):
+    before = cluster.all_start_times()
+    out = ok(dev(cluster, dev_tree, "--component", "kube-proxy"))
+    assert "nodes without drain (restart kube-proxy)" in out, out[-3000:]
+    assert "cordoned" not in out, out[-3000:]
+    after = cluster.all_start_times()
+    for n in NAMES:
+        changed = {u for u in ALL_UNITS[n] if after[n][u] != before[n][u]}
+        assert changed == {"kube-proxy"}, (n, changed)
