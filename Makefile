@@ -10,7 +10,7 @@ PY    := $(VENV)/bin/python
 LAB   := scripts/lab-netns.sh
 PYTEST_ARGS ?=
 
-.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench bench-ha clean
+.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench bench-ha bench-dev clean
 
 deps: venv
 	bash scripts/install-host-packages.sh
@@ -56,6 +56,9 @@ bench: deps binaries image lab
 
 bench-ha: deps binaries image lab
 	bash $(LAB) exec $(PY) bench/bench_ha.py
+
+bench-dev: deps binaries image lab
+	bash $(LAB) exec $(PY) bench/bench_dev.py
 
 clean: lab-down
 	rm -rf $(VENV)

@@ -40,6 +40,8 @@ class Learned:
     binaries: dict[str, ResolvedBinary] | None = None  # phase "binaries"
     kube_version: str | None = None  # phase "binaries", read from the kube-* binaries themselves
     facts: dict[str, dict[str, Any]] | None = None  # phase "connect": host -> Ansible-style facts
+    # phase "roll plan": host -> component -> sha256 of the binary installed there (None: not installed)
+    installed: dict[str, dict[str, str | None]] | None = None
     roll: RollPlan | None = None  # phase "roll plan": binaries that change on hosts already running them
     images: ImageSet | None = None  # phase "images"
     api: ApiClient | None = None  # phase "control plane" (its RBAC step); made on demand otherwise

@@ -61,9 +61,15 @@ class NodeRoles:
         if ctx.options.check or not hosts:
             run_play(ctx, self.title, hosts, ROLES, vars_for_host)
             return
-        running = units_running(ctx, hosts, KUBELET_UNIT)
-        fresh = [h for h in hosts if not running[h.name]]
-        live = [h for h in hosts if running[h.name]]
+        # a node is new when no kubelet was ever installed on it; one whose kubelet is installed but
+        # down (a build that crashes) is still rolled: drained, and proven Ready again
+        installed = ctx.learned.installed
+        if installed is not None:
+            has_kubelet = {h.name: installed.get(h.name, {}).get(comps.KUBELET) is not None for h in hosts}
+        else:
+            has_kubelet = units_running(ctx, hosts, KUBELET_UNIT)
+        fresh = [h for h in hosts if not has_kubelet[h.name]]
+        live = [h for h in hosts if has_kubelet[h.name]]
         if fresh:
             run_play(ctx, self.title, fresh, ROLES, vars_for_host)
         if live:
@@ -105,7 +111,9 @@ class RollNodes:
         rolled = {h.node_name for h in drained}
         by_node = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
         for name in sorted(left_cordoned - rolled):
-            if name in by_node:  # cordoned by a roll that stopped; nothing more to do on it now
+            # cordoned by a roll that stopped, and nothing more to do on it now: back in service once Ready
+            if name in by_node:
+                wait_back(ctx, api, [by_node[name]], {}, None)
                 node_drain.uncordon(api, name)
                 ui.info(f"  uncordoned {name} (an earlier roll stopped there)")
 
@@ -115,6 +123,7 @@ class RollNodes:
         names = [h.node_name for h in batch]
         started = time.monotonic()
         before = {n: _heartbeat(api, n) for n in names}
+        restarts = {h.node_name: kubelet_restarts(ctx, h) for h in batch}
         for name in names:
             node_drain.cordon(api, name)
         for name in names:
@@ -125,7 +134,7 @@ class RollNodes:
         run_play(ctx, f"nodes: {', '.join(names)} (batch {label}, drained)", batch, ROLES, ctx.plan.vars_for_host)
         installed_at = time.monotonic()
         version = _expected_kubelet_version(ctx, batch)
-        wait_back(ctx, api, batch, before, version)
+        wait_back(ctx, api, batch, before, version, restarts)
         for name in names:
             node_drain.uncordon(api, name)
         ui.info(f"  {', '.join(names)}: Ready{f' on kubelet {version}' if version else ''} and uncordoned "
@@ -171,17 +180,21 @@ def _node_state(api: Any, node: str) -> tuple[bool, str, Any]:
 
 
 def wait_back(ctx: RunContext, api: Any, batch: list[Host], before: dict[str, Any], version: str | None,
-              sleep: Callable[[float], None] = time.sleep) -> None:
+              restarts: dict[str, int] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
     """Until every node of the batch is Ready again, as its restarted kubelet reports it.
 
-    Proof that the new kubelet spoke: its version in the node's status when the
-    binary changed, else a Ready heartbeat newer than the one before the roll.
-    A kubelet that systemd keeps restarting fails the wait at once, with its journal.
+    Proof that the restarted kubelet spoke: a Ready heartbeat other than the one
+    seen before the roll, and its version in the node's status when the binary
+    changed. (`before` lacks a node: any Ready heartbeat will do.)
+    A kubelet that systemd keeps restarting (`restarts`: its restart count
+    before the roll) fails the wait at once, with its journal.
     """
     from k8sboot.phases.wait_ready import diagnose
 
     deadline = time.monotonic() + ctx.roll.ready_timeout
     waiting = {h.node_name: h for h in batch}
+    if restarts is None:
+        restarts = {h.node_name: kubelet_restarts(ctx, h) for h in batch}
     last_check = 0.0
     while waiting:
         for name in list(waiting):
@@ -189,7 +202,9 @@ def wait_back(ctx: RunContext, api: Any, batch: list[Host], before: dict[str, An
                 ready, kubelet_version, beat = _node_state(api, name)
             except Exception:  # noqa: BLE001 - the apiserver may blink; the deadline decides
                 continue
-            spoke = kubelet_version == version if version else beat != before.get(name)
+            # a restarted kubelet posts its status at once: a new heartbeat proves it runs (the
+            # Ready condition alone may be the old kubelet's, not yet expired)
+            spoke = (name not in before or beat != before[name]) and (not version or kubelet_version == version)
             if ready and spoke:
                 del waiting[name]
         if not waiting:
@@ -197,22 +212,43 @@ def wait_back(ctx: RunContext, api: Any, batch: list[Host], before: dict[str, An
         if time.monotonic() - last_check > 2:
             last_check = time.monotonic()
             for name, host in waiting.items():
-                crash = _crash_looping(ctx, host)
+                crash = _crash_looping(ctx, host, restarts.get(name, 0))
                 if crash:
-                    raise RunError(f"{crash}\n{diagnose(ctx.pool.get(host), name, None)}")
+                    raise RunError(f"{crash}\n{diagnose(ctx.pool.get(host), name, _view(api, name))}")
         if time.monotonic() > deadline:
             host = next(iter(waiting.values()))
             raise RunError(f"not Ready {ctx.roll.ready_timeout:.0f}s after its roll:\n"
-                           + diagnose(ctx.pool.get(host), host.node_name, None))
+                           + diagnose(ctx.pool.get(host), host.node_name, _view(api, host.node_name)))
         sleep(1)
 
 
-def _crash_looping(ctx: RunContext, host: Host) -> str | None:
+def _view(api: Any, node: str) -> Any:
+    """The node as the API shows it, for a diagnosis (None when the API does not answer)."""
+    from k8sboot.cluster_api import node_views
+
+    try:
+        return node_views(api).get(node)
+    except Exception:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+        return None
+
+
+def _kubelet_props(ctx: RunContext, host: Host) -> dict[str, str]:
     r = ctx.pool.get(host).run(f"systemctl show {shlex.quote(KUBELET_UNIT)} -p NRestarts -p ActiveState",
                                become=True, timeout=30)
-    props = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
-    restarts = int(props.get("NRestarts", "0") or 0)
+    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+
+def kubelet_restarts(ctx: RunContext, host: Host) -> int:
+    """systemd's count of the kubelet's automatic restarts (it survives `systemctl restart`)."""
+    value = _kubelet_props(ctx, host).get("NRestarts", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _crash_looping(ctx: RunContext, host: Host, restarts_before: int) -> str | None:
+    props = _kubelet_props(ctx, host)
+    value = props.get("NRestarts", "0")
+    restarts = (int(value) if value.isdigit() else 0) - restarts_before
     if restarts >= CRASH_RESTARTS or props.get("ActiveState") == "failed":
         return (f"{host.name}: the kubelet does not stay up after the roll "
-                f"(systemd restarted it {restarts} times; state {props.get('ActiveState', '?')})")
+                f"(systemd restarted it {restarts} times since; state {props.get('ActiveState', '?')})")
     return None

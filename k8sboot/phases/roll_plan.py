@@ -11,13 +11,13 @@ With --check the plan is printed and nothing else happens.
 
 from __future__ import annotations
 
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 from k8sboot import ui
 from k8sboot.binaries import components as comps
 from k8sboot.binaries.manifest import known_versions
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
+from k8sboot.connection.digests import file_sha256s
 from k8sboot.errors import InputError, RunError
 from k8sboot.etcd.client import local_tls
 from k8sboot.etcd.snapshot import default_snapshot_path, take_snapshot
@@ -40,27 +40,13 @@ def host_components(host: Host) -> list[str]:
     return [c for _, group, cs in STAGES if host.in_group(group) for c in cs]
 
 
-def parse_sha256sum(output: str) -> dict[str, str]:
-    """`sha256sum` lines -> path -> sha256."""
-    out: dict[str, str] = {}
-    for line in output.splitlines():
-        sha, sep, path = line.partition("  ")
-        if sep and len(sha) == 64:
-            out[path.strip()] = sha
-    return out
-
-
 def installed_binaries(ctx: RunContext, hosts: list[Host]) -> dict[str, dict[str, str | None]]:
-    """host -> component -> sha256 of the installed binary (None: not installed): one command per host."""
+    """host -> component -> sha256 of the installed binary (None: not installed): one command per
+    host, hashing only files that changed since k8sboot last wrote or hashed them."""
     def read(host: Host) -> dict[str, str | None]:
         wanted = host_components(host)
-        paths = [comps.remote_path(c) for c in wanted]
-        r = ctx.pool.get(host).run("sha256sum -- " + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true",
-                                   become=True, timeout=60)
-        if not r.ok:
-            raise RunError(f"{host.name}: cannot read its installed binaries: {r.stderr_tail(3)}")
-        found = parse_sha256sum(r.stdout)
-        return {c: found.get(comps.remote_path(c)) for c in wanted}
+        found = file_sha256s(ctx.pool.get(host), [comps.remote_path(c) for c in wanted])
+        return {c: found[comps.remote_path(c)] for c in wanted}
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), ctx.options.forks))) as ex:
         return dict(zip([h.name for h in hosts], ex.map(read, hosts)))
@@ -73,6 +59,7 @@ class PlanRoll:
         inv = ctx.inventory
         binaries = ctx.learned.binaries or {}
         installed = installed_binaries(ctx, list(inv.hosts.values()))
+        ctx.learned.installed = installed
         stages = [(stage, [h.name for h in inv.hosts_in(group)], cs) for stage, group, cs in STAGES]
         wanted = {c: Wanted(b.sha256, b.version) for c, b in binaries.items()}
         plan = build_roll_plan(stages, installed, wanted, known_versions(ctx.state))

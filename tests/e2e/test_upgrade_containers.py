@@ -7,34 +7,25 @@ the developer loop builds a patched kubelet from the Kubernetes tree and rolls
 it node by node while a Deployment with a PodDisruptionBudget keeps its
 minimum; then a patched kube-scheduler, which restarts nothing else; then a
 kube-proxy, which drains nothing.
-
-The developer loop builds in a hard-linked copy of the lab's cached
-Kubernetes tree, mounted over the cached tree's path in a private mount
-namespace: Go's build cache is keyed by source paths, so at the same path a
-one-component build takes seconds instead of recompiling Kubernetes.
+The developer loop builds in a copy of the lab's Kubernetes tree (dev_tree.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import BINARIES, REPO, k8sboot, ssh, start_times, write_inventory
+from tests.e2e.dev_tree import ETCD35, DevTree
+from tests.e2e.helpers import BINARIES, k8sboot, kubectl, ssh, start_times, write_inventory
 from tests.lab.containers import ContainerLab, LabHost
 
 pytestmark = pytest.mark.lab
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8sboot"
-KUBE_SRC = CACHE / "kubernetes" / "src"
-ETCD35 = CACHE / "etcd-3.5" / "bin" / "etcd"
 NAMES = ["up1", "up2", "up3"]
 GROUPS = {"up1": ["etcd", "control_plane", "nodes"], "up2": ["etcd", "control_plane", "nodes"],
           "up3": ["etcd", "nodes"]}
@@ -112,40 +103,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def dev_tree(tmp_path_factory: pytest.TempPathFactory):
-    """A hard-linked copy of the cached Kubernetes tree (a patched file gets a new inode, so the
-    cache is never written through), and a version file for the build."""
-    if not (KUBE_SRC / "hack" / "lib" / "version.sh").is_file():
-        pytest.fail(f"no Kubernetes tree at {KUBE_SRC}: run `make binaries`")
-    copy = CACHE / "dev-test-tree"
-    shutil.rmtree(copy, ignore_errors=True)
-    subprocess.run(["cp", "-al", str(KUBE_SRC), str(copy)], check=True)
-    version_file = tmp_path_factory.mktemp("dev") / "version.env"
-    version_file.write_text(f"KUBE_GIT_COMMIT=0000000000000000000000000000000000000001\n"
-                            f"KUBE_GIT_TREE_STATE=clean\nKUBE_GIT_VERSION={DEV_VERSION}\n"
-                            f"KUBE_GIT_MAJOR=1\nKUBE_GIT_MINOR=20\n")
+    tree = DevTree.make(tmp_path_factory.mktemp("dev"), DEV_VERSION)
     try:
-        yield copy, version_file
+        yield tree
     finally:
-        shutil.rmtree(copy, ignore_errors=True)
-
-
-def dev(cluster: Cluster, tree: tuple[Path, Path], *args: str) -> subprocess.CompletedProcess[str]:
-    """`k8sboot dev` on the copy, seen at the cached tree's own path (see the module's docstring)."""
-    copy, version_file = tree
-    env = {**os.environ, "K8SBOOT_HOME": str(cluster.home), "COLUMNS": "200",
-           "KUBE_GIT_VERSION_FILE": str(version_file)}
-    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
-    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(copy), str(KUBE_SRC),
-           sys.executable, "-m", "k8sboot", "dev", str(KUBE_SRC), "-i", str(cluster.inventory), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=1200, check=False,
-                          stdin=subprocess.DEVNULL)
-
-
-def patch(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.unlink()  # a new inode: the hard-linked original stays as it was
-    path.write_text(text.replace(old, new, 1))
+        tree.remove()
 
 
 def test_1_check_prints_the_etcd_roll_and_changes_nothing(cluster: Cluster):
@@ -221,7 +183,6 @@ def test_4_dev_loop_rolls_a_new_kubelet_one_node_at_a_time_keeping_the_pdb(clust
 
     core = cluster.api()
     apps = client.AppsV1Api(core.api_client)
-    policy = client.PolicyV1beta1Api(core.api_client)
     labels = {"app": "web"}
     apps.create_namespaced_deployment("default", {
         "metadata": {"name": "web"},
@@ -229,9 +190,12 @@ def test_4_dev_loop_rolls_a_new_kubelet_one_node_at_a_time_keeping_the_pdb(clust
             "metadata": {"labels": labels},
             "spec": {"terminationGracePeriodSeconds": 1, "containers": [
                 {"name": "p", "image": "registry.k8s.io/pause:3.6", "imagePullPolicy": "Never"}]}}}})
-    policy.create_namespaced_pod_disruption_budget("default", {
-        "apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
-        "spec": {"minAvailable": PDB_MIN, "selector": {"matchLabels": labels}}})
+    # the client has no policy/v1beta1 any more, and 1.20 serves no policy/v1 PodDisruptionBudget
+    pdb = {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "web",
+           "namespace": "default"}, "spec": {"minAvailable": PDB_MIN, "selector": {"matchLabels": labels}}}
+    kc = cluster.k8sboot("kubeconfig").stdout.strip()
+    subprocess.run([kubectl(), "--kubeconfig", kc, "create", "-f", "-"], input=json.dumps(pdb), text=True,
+                   check=True, capture_output=True, timeout=60)
     deadline = time.monotonic() + 120
     while (apps.read_namespaced_deployment("web", "default").status.available_replicas or 0) < 3:
         assert time.monotonic() < deadline, "the Deployment never had 3 available pods"
@@ -254,7 +218,7 @@ def test_4_dev_loop_rolls_a_new_kubelet_one_node_at_a_time_keeping_the_pdb(clust
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
-        r = dev(cluster, dev_tree, "--component", "kubelet", "--max-unavailable", "1")
+        r = dev_tree.dev(cluster.home, cluster.inventory, "--component", "kubelet", "--max-unavailable", "1")
     finally:
         stop.set()
         poller.join()
@@ -270,16 +234,15 @@ def test_4_dev_loop_rolls_a_new_kubelet_one_node_at_a_time_keeping_the_pdb(clust
     assert "dev: build" in out and "rollout" in out
 
     # no source change: nothing built, no host touched
-    out = ok(dev(cluster, dev_tree, "--component", "kubelet"))
+    out = ok(dev_tree.dev(cluster.home, cluster.inventory, "--component", "kubelet"))
     assert "nothing to build" in out, out[-2000:]
     assert all(p.startswith("changed=0") for p in out.split() if p.startswith("changed=")), out[-3000:]
 
 
 def test_5_dev_loop_with_a_patched_scheduler_restarts_only_the_schedulers(cluster: Cluster, dev_tree):
-    copy, _ = dev_tree
-    patch(copy / SCHEDULER_FILE, *SCHEDULER_PATCH)
+    dev_tree.patch(SCHEDULER_FILE, *SCHEDULER_PATCH)
     before = cluster.all_start_times()
-    out = ok(dev(cluster, dev_tree, "--component", "kube-scheduler"))
+    out = ok(dev_tree.dev(cluster.home, cluster.inventory, "--component", "kube-scheduler"))
     assert "control plane: up1 (1/2, rolling)" in out and "control plane: up2 (2/2, rolling)" in out, out[-3000:]
     built = cluster.home / "clusters" / "upgrade" / "dev-bin" / "kube-scheduler"
     for n in ("up1", "up2"):
@@ -304,7 +267,7 @@ def test_5_dev_loop_with_a_patched_scheduler_restarts_only_the_schedulers(cluste
 
 def test_6_a_new_kube_proxy_restarts_it_alone_and_drains_nothing(cluster: Cluster, dev_tree):
     before = cluster.all_start_times()
-    out = ok(dev(cluster, dev_tree, "--component", "kube-proxy"))
+    out = ok(dev_tree.dev(cluster.home, cluster.inventory, "--component", "kube-proxy"))
     assert "nodes without drain (restart kube-proxy)" in out, out[-3000:]
     assert "cordoned" not in out, out[-3000:]
     after = cluster.all_start_times()

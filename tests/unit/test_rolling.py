@@ -12,7 +12,7 @@ from k8sboot.engine.templating import Templar
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.paths import TEMPLATES_DIR
 from k8sboot.phases.base import RunContext
-from k8sboot.phases.rolling import run_rolling
+from k8sboot.phases.rolling import run_rolling, would_change
 from tests.unit.fake_host import FakeFile, FakeHost, FakePool, FakeUnit, Recorder
 
 TASKS = """\
@@ -46,7 +46,7 @@ def serving(name: str, config: str) -> FakeHost:
     return host
 
 
-def roll(tmp_path: Path, fakes: dict[str, FakeHost]) -> Titles:
+def context(tmp_path: Path, fakes: dict[str, FakeHost]) -> tuple[RunContext, list[Host], Titles]:
     role = tmp_path / "svc"
     (role / "tasks").mkdir(parents=True, exist_ok=True)
     (role / "handlers").mkdir(exist_ok=True)
@@ -57,8 +57,15 @@ def roll(tmp_path: Path, fakes: dict[str, FakeHost]) -> Titles:
     command = SimpleNamespace(inventory=inv, templar=lambda: Templar([TEMPLATES_DIR]), roles_dirs=[tmp_path])
     titles = Titles()
     ctx = RunContext(command=command, pool=FakePool(fakes), options=RunOptions(), reporter=titles)  # type: ignore[arg-type]
-    variables: dict[str, Any] = {"payload": "new"}
-    run_rolling(ctx, "svc", hosts, ["svc"], lambda h: variables, "svc")
+    return ctx, hosts, titles
+
+
+VARIABLES: dict[str, Any] = {"payload": "new"}
+
+
+def roll(tmp_path: Path, fakes: dict[str, FakeHost]) -> Titles:
+    ctx, hosts, titles = context(tmp_path, fakes)
+    run_rolling(ctx, "svc", hosts, ["svc"], lambda h: VARIABLES, "svc")
     return titles
 
 
@@ -79,3 +86,11 @@ def test_a_rerun_with_nothing_to_change_is_one_preview_pass(tmp_path: Path):
     titles = roll(tmp_path, fakes)
     assert titles.plays == []  # only the silent preview ran
     assert all(f.units["svc"].starts == 0 for f in fakes.values())
+
+
+def test_the_preview_says_which_handlers_each_changing_host_would_run(tmp_path: Path):
+    fakes = {"h1": serving("h1", "old"), "h2": serving("h2", "new")}
+    ctx, hosts, titles = context(tmp_path, fakes)
+    assert would_change(ctx, hosts, ["svc"], lambda h: VARIABLES) == {"h1": {"restart svc"}}
+    assert fakes["h1"].files["/etc/svc.conf"].data == b"old"  # a preview changes nothing
+    assert titles.plays == []

@@ -12,7 +12,6 @@ from k8sboot.commands.dev import wanted_components
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.node_roll import batches, needs_drain
-from k8sboot.phases.roll_plan import parse_sha256sum
 from k8sboot.upgrade.roll_plan import UNKNOWN, Wanted, build_roll_plan
 from k8sboot.upgrade.skew import skew_problems
 
@@ -87,11 +86,6 @@ def test_batches_of_max_unavailable():
     hosts = [Host(f"h{i}", "10.0.0.1") for i in range(5)]
     assert [[h.name for h in b] for b in batches(hosts, 2)] == [["h0", "h1"], ["h2", "h3"], ["h4"]]
     assert len(batches(hosts, 1)) == 5
-
-
-def test_sha256sum_output_is_read_by_path():
-    out = f"{A}  /usr/local/bin/kubelet\n{B}  /usr/local/bin/kube proxy\nsha256sum: x: No such file\n"
-    assert parse_sha256sum(out) == {"/usr/local/bin/kubelet": A, "/usr/local/bin/kube proxy": B}
 
 
 def test_the_dev_loop_builds_what_the_inventory_runs_or_what_was_asked():
