@@ -79,6 +79,7 @@ def main() -> None:
         changed_at = time.monotonic()
         tree.patch(SCHEDULER_FILE, SCHEDULER_LINE, f"{SCHEDULER_LINE} ({marker})")
         out = must("dev kube-scheduler", tree.dev(home, inv, "--component", "kube-scheduler"))
+        (tmp / "dev-kube-scheduler.out").write_text(out)
         build, rollout = dev_figures(out)
         built = home / "clusters" / "bdev" / "dev-bin" / "kube-scheduler"
         want = hashlib.sha256(built.read_bytes()).hexdigest()
@@ -104,11 +105,13 @@ def main() -> None:
 
         # 3. a new kubelet across 3 nodes, one at a time
         out = must("dev kubelet", tree.dev(home, inv, "--component", "kubelet", "--max-unavailable", "1"))
+        (tmp / "dev-kubelet.out").write_text(out)
         build, rollout = dev_figures(out)
         print(f"kubelet roll across 3 nodes (--max-unavailable 1): build {build:.1f} s, rollout {rollout:.1f} s")
         for line in out.splitlines():
             if "and uncordoned" in line:
                 print(f"  {line.strip()}")
+        print(f"full outputs: {tmp}/dev-*.out")
     finally:
         tree.remove()
         lab.destroy(NAMES)

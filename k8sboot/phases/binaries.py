@@ -38,7 +38,8 @@ class ResolveBinaries:
         remember_builds(ctx.state, resolved)
         ctx.learned.binaries = resolved
         ctx.learned.kube_version = kubernetes_version(resolved)
+        width = max([10, *(len(rb.version) for rb in resolved.values())])
         for comp, rb in sorted(resolved.items()):
             pin_sha256(rb.path, rb.sha256)  # what reaches the hosts is what was checked here
             origin = "dev build (k8sboot dev)" if comp in dev else rb.source
-            ui.info(f"  {comp:<24} {rb.version:<10} {rb.sha256[:12]}  {origin}")
+            ui.info(f"  {comp:<24} {rb.version:<{width}} {rb.sha256[:12]}  {origin}")
