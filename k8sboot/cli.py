@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="also run a pod on every node from a locally made image and check pod-to-pod "
                         "and Service traffic from every node (namespace k8sboot-smoke, removed afterwards)")
+    p.add_argument("--cis", action="store_true",
+                   help="also check the CIS Kubernetes Benchmark items k8sboot controls, as an auditor "
+                        "would: the running processes' flags, the kubelet's config, file modes and "
+                        "owners on every host (each result names its CIS item)")
     _timeout_arg(p)
     p.add_argument("-v", "--verbose", action="count", default=0, help="show pytest's own report as well")
     p.set_defaults(func=_lazy("verify"))
@@ -320,6 +324,31 @@ def build_parser() -> argparse.ArgumentParser:
     _inventory_arg(p)
     _connection_args(p)
     p.set_defaults(func=_lazy("lifecycle", "remove_node"))
+
+    p = sub.add_parser(
+        "certs", help="the cluster's certificates: when they expire, renew them",
+        formatter_class=_Formatter, epilog=EPILOG,
+        description="`check-expiration` lists every certificate and kubeconfig of the cluster (CAs\n"
+                    "and leaves, etcd's too): its expiry, the time left and the CA that signed it,\n"
+                    "from the state directory and as installed on each host (a host holding a\n"
+                    "different certificate is named). `renew` re-issues leaf certificates (same\n"
+                    "subjects and SANs), installs them and restarts only the components that use\n"
+                    "them, one control plane at a time.",
+    )
+    csub = p.add_subparsers(dest="certs_command", metavar="ACTION", required=True)
+    cc = csub.add_parser("check-expiration", help="every certificate's expiry, locally and on the hosts",
+                         formatter_class=_Formatter, epilog=EPILOG)
+    _inventory_arg(cc)
+    cc.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                    help="a table (default) or JSON for scripts")
+    _connection_args(cc)
+    cr = csub.add_parser("renew", help="re-issue leaf certificates and roll them out",
+                         formatter_class=_Formatter, epilog=EPILOG)
+    cr.add_argument("names", nargs="*", metavar="NAME",
+                    help="certificates to renew (as check-expiration names them), or `all` (the default)")
+    _inventory_arg(cr)
+    _connection_args(cr)
+    p.set_defaults(func=_lazy("certs"))
 
     p = sub.add_parser(
         "dev", help="the developer loop: build components from a source tree and roll them out",

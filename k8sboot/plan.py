@@ -13,6 +13,7 @@ derives, e.g. `cgroup_driver` for one host.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,42 @@ DEFAULTS = {
     # and no api_endpoint of the user's own; true also for one (a cluster that will grow)
     "apiserver_lb": "auto",
     "apiserver_lb_port": layout.APISERVER_LB_PORT,
+    # hardening (docs/cis.md): TLS of every component, Secrets encrypted in etcd, and the
+    # kubelet's kernel settings (auto = on, except in containers, which cannot set them)
+    "tls_min_version": "VersionTLS12",
+    "tls_cipher_suites": [
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    ],
+    "encrypt_secrets": True,
+    "kubelet_protect_kernel_defaults": "auto",
 }
+_CIPHER_SUITE = re.compile(r"TLS_[A-Z0-9_]{4,80}")
+_TLS_VERSIONS = ("VersionTLS12", "VersionTLS13")
+
+
+def hardening_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The hardening settings, checked: they end up on the components' command lines."""
+    suites = settings["tls_cipher_suites"]
+    if not isinstance(suites, list) or not suites or not all(
+            isinstance(s, str) and _CIPHER_SUITE.fullmatch(s) for s in suites):
+        raise InputError(f"cluster.tls_cipher_suites must be a list of Go TLS cipher suite names "
+                         f"(e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), not {suites!r:.120}")
+    version = settings["tls_min_version"]
+    if version not in _TLS_VERSIONS:
+        raise InputError(f"cluster.tls_min_version must be one of {', '.join(_TLS_VERSIONS)}, not {version!r:.60}")
+    raw_protect = settings["kubelet_protect_kernel_defaults"]
+    as_bool = parse_bool(raw_protect)
+    protect = "auto" if str(raw_protect).strip().lower() == "auto" else str(as_bool).lower()
+    if protect not in ("auto", "true", "false"):
+        raise InputError(f"cluster.kubelet_protect_kernel_defaults must be auto, true or false, "
+                         f"not {settings['kubelet_protect_kernel_defaults']!r:.60}")
+    encrypt = parse_bool(settings["encrypt_secrets"])
+    if encrypt is None:
+        raise InputError(f"cluster.encrypt_secrets must be true or false, not {settings['encrypt_secrets']!r:.60}")
+    return {"tls_cipher_suites": list(suites), "tls_min_version": version, "encrypt_secrets": encrypt,
+            "kubelet_protect_kernel_defaults": protect}
 
 
 def node_ip(host: Host) -> str:
@@ -191,6 +227,7 @@ class ClusterPlan:
         facts = self.facts.get(host.name, {})
         virt = facts.get("virtualization_type", "none")
         in_container = virt in CONTAINER_VIRT
+        hardening = hardening_settings(s)
         plan_vars: dict[str, Any] = {
             "k8sboot_cluster_name": self.inventory.name,
             "kube_version": self.kube_version,
@@ -232,6 +269,9 @@ class ClusterPlan:
             "ansible_virtualization_type": virt,
             "ansible_virtualization_role": "guest" if virt != "none" else "NA",
             "containerd_restrict_oom_score_adj": in_container,
+            **{k: v for k, v in hardening.items() if k != "kubelet_protect_kernel_defaults"},
+            "kubelet_protect_kernel_defaults": (hardening["kubelet_protect_kernel_defaults"] == "true" or (
+                hardening["kubelet_protect_kernel_defaults"] == "auto" and not in_container)),
         }
         return {**plan_vars, **host.vars}
 

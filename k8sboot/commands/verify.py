@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
         ctx.state,
         user_dirs=getattr(args, "tests", None),
         smoke=getattr(args, "smoke", False),
+        cis=getattr(args, "cis", False),
         junitxml=getattr(args, "junitxml", None),
         verbose=getattr(args, "verbose", 0),
         connect_timeout=getattr(args, "connect_timeout", 10.0),

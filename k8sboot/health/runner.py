@@ -20,6 +20,7 @@ from k8sboot.state import ClusterState
 HEALTH_DIR = Path(__file__).resolve().parent
 CHECKS_DIR = HEALTH_DIR / "checks"
 SMOKE_DIR = HEALTH_DIR / "smoke"
+CIS_DIR = HEALTH_DIR / "cis"  # the CIS Kubernetes Benchmark items k8sboot controls
 
 
 @dataclass
@@ -69,11 +70,12 @@ def run_checks(
     *,
     user_dirs: list[str] | None = None,
     smoke: bool = False,
+    cis: bool = False,
     junitxml: str | None = None,
     verbose: int = 0,
     connect_timeout: float = 10.0,
 ) -> VerifyRun:
-    paths = [CHECKS_DIR] + ([SMOKE_DIR] if smoke else [])
+    paths = [CHECKS_DIR] + ([SMOKE_DIR] if smoke else []) + ([CIS_DIR] if cis else [])
     for d in user_dirs or []:
         p = Path(d).expanduser().resolve()
         if not p.exists():

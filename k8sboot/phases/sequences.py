@@ -15,6 +15,7 @@ from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
 from k8sboot.phases.connect import Connect
+from k8sboot.phases.encrypt_secrets import EncryptSecrets
 from k8sboot.phases.etcd_members import EtcdMembers, RemoveEtcdMember
 from k8sboot.phases.etcd_restore import RestoreEtcd, StopControlPlane
 from k8sboot.phases.images import Images
@@ -56,6 +57,7 @@ def up_phases() -> list[Phase]:
                 # apiserver ready; where it already serves, changes roll one host at a time
                 RolePhase("control plane", ["control_plane"], CONTROL_PLANE, rolling_unit="kube-apiserver"),
                 ApiAccess(),                              # RBAC: apiserver -> kubelet
+                EncryptSecrets(),                         # Secrets written before encryption: again
             ],
             # containerd, CNI, kubelet, kube-proxy on new nodes (they register once the apiserver is up);
             # nodes already running are previewed: what would change waits for "roll nodes"

@@ -34,6 +34,7 @@ from k8sboot.pki.kubeconfig import render_kubeconfig
 from k8sboot.pki.leaves import LeafFiles, ensure_leaf
 from k8sboot.pki.result import PkiResult
 from k8sboot.pki.sans import parse_ip
+from k8sboot.pki.encryption import ensure_encryption_config
 from k8sboot.pki.service_account import ensure_service_account_keys
 from k8sboot.pki.spec import ControlPlane, EtcdMember, Node, PkiSpec
 from k8sboot.pki.store import PkiStore
@@ -118,6 +119,7 @@ def ensure_pki(
         ),
     }
     ensure_service_account_keys(store)
+    ensure_encryption_config(store)
 
     leaves: dict[str, tuple[LeafFiles, str]] = {}
     for profile in leaf_profiles(spec):

@@ -12,6 +12,7 @@ host's whole group list can be passed as it is.
     /etc/kubernetes/pki/apiserver-etcd-client.{crt,key}
     /etc/kubernetes/pki/etcd/ca.crt           to verify etcd's serving certs
     /etc/kubernetes/pki/sa.key, sa.pub
+    /etc/kubernetes/pki/encryption-config.yaml  the key Secrets are encrypted with in etcd
     /etc/kubernetes/admin.kubeconfig          kubectl on the control plane
     /etc/kubernetes/controller-manager.kubeconfig
     /etc/kubernetes/scheduler.kubeconfig
@@ -30,7 +31,8 @@ host's whole group list can be passed as it is.
     /etc/kubernetes/kubelet.kubeconfig        <- kubeconfigs/kubelet-<node>
     /etc/kubernetes/kube-proxy.kubeconfig
 
-Keys and kubeconfigs (which embed a key) are uploaded 0600, the rest 0644.
+Keys, kubeconfigs (which embed a key) and the encryption config are uploaded
+0600, the rest 0644.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
 from k8sboot.errors import InputError
 from k8sboot.pki import layout as L
+from k8sboot.pki.encryption import FILE_NAME as ENCRYPTION_CONFIG
 from k8sboot.pki.files import PRIVATE_MODE, PUBLIC_MODE
 
 ROLE_CONTROL_PLANE = CONTROL_PLANE
@@ -67,6 +70,7 @@ def _control_plane() -> dict[str, str]:
     files[f"{_K}/etcd/ca.crt"] = f"{L.ETCD_CA}.crt"
     files[f"{_K}/sa.key"] = "sa.key"
     files[f"{_K}/sa.pub"] = "sa.pub"
+    files[f"{_K}/{ENCRYPTION_CONFIG}"] = ENCRYPTION_CONFIG
     for component in ("admin", "controller-manager", "scheduler"):
         files |= _kubeconfig(component, component)
     return files
@@ -114,7 +118,7 @@ def files_for_host(
 
 def remote_mode(remote_path: str) -> int:
     """0600 for anything holding a private key, 0644 for certificates and sa.pub."""
-    private = remote_path.endswith((".key", ".kubeconfig"))
+    private = remote_path.endswith((".key", ".kubeconfig", ENCRYPTION_CONFIG))
     return PRIVATE_MODE if private else PUBLIC_MODE
 
 

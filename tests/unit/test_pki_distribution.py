@@ -35,6 +35,7 @@ CONTROL_PLANE = {
     "/etc/kubernetes/pki/etcd/ca.crt": "etcd/ca.crt",
     "/etc/kubernetes/pki/sa.key": "sa.key",
     "/etc/kubernetes/pki/sa.pub": "sa.pub",
+    "/etc/kubernetes/pki/encryption-config.yaml": "encryption-config.yaml",
     "/etc/kubernetes/admin.kubeconfig": "kubeconfigs/admin.kubeconfig",
     "/etc/kubernetes/controller-manager.kubeconfig": "kubeconfigs/controller-manager.kubeconfig",
     "/etc/kubernetes/scheduler.kubeconfig": "kubeconfigs/scheduler.kubeconfig",

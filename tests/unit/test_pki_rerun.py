@@ -58,7 +58,8 @@ def test_modes(pki: Path) -> None:
     files = [p for p in pki.rglob("*") if p.is_file()]
     assert files
     for p in files:
-        expected = 0o600 if p.suffix in (".key", ".kubeconfig") else 0o644
+        private = p.suffix in (".key", ".kubeconfig") or p.name == "encryption-config.yaml"
+        expected = 0o600 if private else 0o644
         assert mode(p) == expected, p
 
 
