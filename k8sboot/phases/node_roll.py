@@ -31,12 +31,14 @@ from k8sboot.cluster_layout import NODES
 from k8sboot.errors import K8sbootError, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
-from k8sboot.phases.rolling import units_running, would_change
+from k8sboot.phases.rolling import unit_states, would_change
 
 ROLES = ["node"]
 # the node role's handlers whose restart disturbs pods (roles/node/handlers/main.yml)
 DRAINING_HANDLERS = frozenset({"restart kubelet", "restart containerd"})
 KUBELET_UNIT = "kubelet"
+# `systemctl is-active` of a unit that runs, or that systemd is (re)starting
+RUNNING_STATES = frozenset({"active", "activating", "reloading", "deactivating"})
 # a kubelet that systemd restarted this often since the roll started it is crash-looping
 CRASH_RESTARTS = 3
 
@@ -61,15 +63,14 @@ class NodeRoles:
         if ctx.options.check or not hosts:
             run_play(ctx, self.title, hosts, ROLES, vars_for_host)
             return
-        # a node is new when no kubelet was ever installed on it; one whose kubelet is installed but
-        # down (a build that crashes) is still rolled: drained, and proven Ready again
-        installed = ctx.learned.installed
-        if installed is not None:
-            has_kubelet = {h.name: installed.get(h.name, {}).get(comps.KUBELET) is not None for h in hosts}
-        else:
-            has_kubelet = units_running(ctx, hosts, KUBELET_UNIT)
-        fresh = [h for h in hosts if not has_kubelet[h.name]]
-        live = [h for h in hosts if has_kubelet[h.name]]
+        # a node runs when its kubelet is installed and systemd runs it, or keeps restarting it (a
+        # build that crashes is rolled too: drained, and proven Ready again); one whose kubelet never
+        # started (a first run cut short) is installed like a new one
+        states = unit_states(ctx, hosts, KUBELET_UNIT)
+        installed = ctx.learned.installed or {}
+        live = [h for h in hosts if states[h.name] in RUNNING_STATES
+                and installed.get(h.name, {}).get(comps.KUBELET, "unknown") is not None]
+        fresh = [h for h in hosts if h not in live]
         if fresh:
             run_play(ctx, self.title, fresh, ROLES, vars_for_host)
         if live:
@@ -88,8 +89,14 @@ class RollNodes:
         api = _api(ctx)
         from k8sboot import node_drain
 
-        left_cordoned = set(node_drain.cordoned_by_k8sboot(api))
         hosts = [h for h in ctx.inventory.hosts_in(NODES) if h.name in changes]
+        try:
+            left_cordoned = set(node_drain.cordoned_by_k8sboot(api))
+        except Exception as e:  # noqa: BLE001 - any client error: the API does not answer
+            if hosts:
+                raise RunError(f"cannot roll {', '.join(h.name for h in hosts)}: the API does not answer "
+                               f"({type(e).__name__}); nothing was drained") from None
+            return  # nothing to roll; "wait for nodes Ready" reports the API
         if not hosts and not left_cordoned:
             return
         quiet = [h for h in hosts if not needs_drain(changes[h.name])]
@@ -120,9 +127,17 @@ class RollNodes:
     def _roll_batch(self, ctx: RunContext, api: Any, batch: list[Host], label: str) -> None:
         from k8sboot import node_drain
 
-        names = [h.node_name for h in batch]
         started = time.monotonic()
-        before = {n: _heartbeat(api, n) for n in names}
+        registered = {h.node_name: _heartbeat(api, h.node_name) for h in batch}
+        unregistered = [h for h in batch if registered[h.node_name] is MISSING]
+        if unregistered:  # no Node object yet: nothing runs there to drain
+            run_play(ctx, f"nodes: {', '.join(h.name for h in unregistered)} (batch {label}, not registered yet)",
+                     unregistered, ROLES, ctx.plan.vars_for_host)
+            batch = [h for h in batch if h not in unregistered]
+            if not batch:
+                return
+        names = [h.node_name for h in batch]
+        before = {n: registered[n] for n in names}
         restarts = {h.node_name: kubelet_restarts(ctx, h) for h in batch}
         for name in names:
             node_drain.cordon(api, name)
@@ -160,10 +175,20 @@ def _expected_kubelet_version(ctx: RunContext, batch: list[Host]) -> str | None:
     return None
 
 
-def _heartbeat(api: Any, node: str) -> Any:
-    from kubernetes import client
+MISSING = object()  # a node the API does not know
 
-    status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+
+def _heartbeat(api: Any, node: str) -> Any:
+    """The Ready condition's last heartbeat (None: no such condition; MISSING: no such node)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    try:
+        status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+    except ApiException as e:
+        if e.status == 404:
+            return MISSING
+        raise
     ready = next((c for c in ((status.conditions if status else None) or []) if c.type == "Ready"), None)
     return ready.last_heartbeat_time if ready else None
 

@@ -50,14 +50,20 @@ class _Silent:
     def play_done(self, title: str, result: PlayResult) -> None: ...
 
 
-def units_running(ctx: RunContext, hosts: list[Host], unit: str) -> dict[str, bool]:
-    """Whether `unit` is active on each host: one command per host, all at once."""
-    def active(host: Host) -> bool:
+def unit_states(ctx: RunContext, hosts: list[Host], unit: str) -> dict[str, str]:
+    """`systemctl is-active unit` on each host (active, activating, inactive, failed, ...): one
+    command per host, all at once."""
+    def state(host: Host) -> str:
         r = ctx.pool.get(host).run(f"systemctl is-active {shlex.quote(unit)}", become=True, timeout=30)
-        return r.stdout.strip() == "active"
+        return r.stdout.strip() or "unknown"
 
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as ex:
-        return dict(zip([h.name for h in hosts], ex.map(active, hosts)))
+        return dict(zip([h.name for h in hosts], ex.map(state, hosts)))
+
+
+def units_running(ctx: RunContext, hosts: list[Host], unit: str) -> dict[str, bool]:
+    """Whether `unit` is active on each host."""
+    return {name: state == "active" for name, state in unit_states(ctx, hosts, unit).items()}
 
 
 def would_change(ctx: RunContext, hosts: list[Host], roles: list[str],
