@@ -117,6 +117,14 @@ def ensure_pki(
             spec.ca_validity,
             spec.renew_before,
         ),
+        Issuer.FRONT_PROXY: ensure_authority(
+            store,
+            layout.FRONT_PROXY_CA,
+            f"{spec.cluster_name}-aggr-ca",  # the aggregation layer; as long as "-etcd-ca"
+            now,
+            spec.ca_validity,
+            spec.renew_before,
+        ),
     }
     ensure_service_account_keys(store)
     ensure_encryption_config(store)

@@ -1,6 +1,7 @@
 """Which leaf certificates and kubeconfigs a cluster gets, and what goes in each.
 
-Two CAs, as kubeadm does: etcd trusts *any* certificate its CA signed as a
+Three CAs, as kubeadm does (the third, front-proxy, signs only the client
+certificate the apiserver presents to extension apiservers). Of the first two: etcd trusts *any* certificate its CA signed as a
 client, so if etcd trusted the cluster CA, every kubelet, kube-proxy and admin
 cert would be able to read and write etcd directly, bypassing the apiserver's
 authorization. A separate etcd CA keeps etcd access to the apiserver and etcd
@@ -23,11 +24,15 @@ from k8sboot.pki.spec import NODE_CN_PREFIX, PkiSpec
 
 SYSTEM_MASTERS = "system:masters"
 SYSTEM_NODES = "system:nodes"
+FRONT_PROXY_CLIENT_CN = "front-proxy-client"  # the apiserver's --requestheader-allowed-names
 
 
 class Issuer(StrEnum):
     CLUSTER = "cluster"
     ETCD = "etcd"
+    # the aggregation layer: the apiserver proxies to extension apiservers (metrics-server)
+    # with a client cert they trust only for that, from a CA of its own (as kubeadm)
+    FRONT_PROXY = "front-proxy"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ def leaf_profiles(spec: PkiSpec) -> list[LeafProfile]:
         LeafProfile(
             layout.ETCD_HEALTHCHECK_CLIENT, etcd, "kube-etcd-healthcheck-client", client_auth=True
         ),
+        LeafProfile(layout.FRONT_PROXY_CLIENT, Issuer.FRONT_PROXY, FRONT_PROXY_CLIENT_CN, client_auth=True),
         LeafProfile(layout.ADMIN, cluster, "kubernetes-admin", (SYSTEM_MASTERS,), client_auth=True),
         LeafProfile(
             layout.CONTROLLER_MANAGER, cluster, "system:kube-controller-manager", client_auth=True

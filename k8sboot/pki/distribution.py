@@ -11,6 +11,8 @@ host's whole group list can be passed as it is.
     /etc/kubernetes/pki/apiserver-kubelet-client.{crt,key}
     /etc/kubernetes/pki/apiserver-etcd-client.{crt,key}
     /etc/kubernetes/pki/etcd/ca.crt           to verify etcd's serving certs
+    /etc/kubernetes/pki/front-proxy-ca.crt    --requestheader-client-ca-file
+    /etc/kubernetes/pki/front-proxy-client.{crt,key}  --proxy-client-*: aggregated APIs
     /etc/kubernetes/pki/sa.key, sa.pub
     /etc/kubernetes/pki/encryption-config.yaml  the key Secrets are encrypted with in etcd
     /etc/kubernetes/admin.kubeconfig          kubectl on the control plane
@@ -65,7 +67,8 @@ def _kubeconfig(component: str, local_name: str) -> dict[str, str]:
 
 def _control_plane() -> dict[str, str]:
     files = _pair(f"{_K}/ca", L.CA)
-    for stem in (L.APISERVER, L.APISERVER_KUBELET_CLIENT, L.APISERVER_ETCD_CLIENT):
+    files[f"{_K}/front-proxy-ca.crt"] = f"{L.FRONT_PROXY_CA}.crt"
+    for stem in (L.APISERVER, L.APISERVER_KUBELET_CLIENT, L.APISERVER_ETCD_CLIENT, L.FRONT_PROXY_CLIENT):
         files |= _pair(f"{_K}/{stem}", stem)
     files[f"{_K}/etcd/ca.crt"] = f"{L.ETCD_CA}.crt"
     files[f"{_K}/sa.key"] = "sa.key"

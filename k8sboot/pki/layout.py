@@ -32,6 +32,8 @@ from k8sboot.cluster_layout import ETCD_PKI_DIR, K8S_CONFIG_DIR, K8S_PKI_DIR
 # Local "stems": a path under pki_dir without the .crt/.key suffix.
 CA = "ca"
 ETCD_CA = "etcd/ca"
+FRONT_PROXY_CA = "front-proxy-ca"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 APISERVER = "apiserver"
 APISERVER_KUBELET_CLIENT = "apiserver-kubelet-client"
 APISERVER_ETCD_CLIENT = "apiserver-etcd-client"

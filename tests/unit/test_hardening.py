@@ -42,6 +42,10 @@ def test_the_control_plane_renders_the_cis_flags(version: str):
     assert api["tls-min-version"] == "VersionTLS12"
     assert all(s.startswith("TLS_ECDHE_") for s in api["tls-cipher-suites"].split(","))
     assert api["service-account-lookup"] == "true"
+    # the aggregation layer (metrics-server and other extension apiservers)
+    assert api["requestheader-client-ca-file"] == "/etc/kubernetes/pki/front-proxy-ca.crt"
+    assert api["proxy-client-cert-file"] == "/etc/kubernetes/pki/front-proxy-client.crt"
+    assert api["requestheader-allowed-names"] == "front-proxy-client"
     assert ("insecure-port" in api) == (version == "v1.20.2")
     cm = flags(render("kube-controller-manager/kube-controller-manager.service.j2", "control_plane", plan, "cp1"))
     assert (cm["profiling"], cm["terminated-pod-gc-threshold"], cm["bind-address"]) == ("false", "1000", "127.0.0.1")

@@ -45,6 +45,7 @@ ETCD_LEAVES = [
     "etcd/cp1-peer",
     "etcd/healthcheck-client",
 ]
+FRONT_PROXY_LEAVES = ["front-proxy-client"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,15 @@ def test_whole_pki_for_three_nodes_is_fast(tmp_path: Path) -> None:
 
 
 def test_catalog_matches_the_expected_set_of_leaves() -> None:
-    assert sorted(p.stem for p in leaf_profiles(SPEC)) == sorted(CLUSTER_LEAVES + ETCD_LEAVES)
+    assert sorted(p.stem for p in leaf_profiles(SPEC)) == sorted(CLUSTER_LEAVES + ETCD_LEAVES + FRONT_PROXY_LEAVES)
+
+
+def test_the_front_proxy_client_chains_to_its_own_ca_only(pki: Path) -> None:
+    c = cert(pki, "front-proxy-client")
+    assert c.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "front-proxy-client"
+    aki = ext(c, x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier == ext(cert(pki, "front-proxy-ca"), x509.SubjectKeyIdentifier).value.digest
+    assert aki.key_identifier != ext(cert(pki, "ca"), x509.SubjectKeyIdentifier).value.digest
 
 
 def test_apiserver_sans(pki: Path) -> None:
