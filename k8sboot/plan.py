@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,19 @@ DEFAULTS = {
     ],
     "encrypt_secrets": True,
     "kubelet_protect_kernel_defaults": "auto",
+    # certificate lifetimes, as kubeadm's; `up` re-issues a leaf in its last 30 days
+    "cert_validity_days": 365,
+    "ca_validity_days": 3650,
 }
 _CIPHER_SUITE = re.compile(r"TLS_[A-Z0-9_]{4,80}")
 _TLS_VERSIONS = ("VersionTLS12", "VersionTLS13")
+
+
+def _days(settings: dict[str, Any], key: str) -> int:
+    value = settings[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 31 < value <= 36500:
+        raise InputError(f"cluster.{key} must be a whole number of days from 32 to 36500, not {value!r:.60}")
+    return value
 
 
 def hardening_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +198,8 @@ class ClusterPlan:
                 for h in self.etcd_hosts
             ),
             nodes=tuple(Node(h.node_name, (node_ip(h),)) for h in self.nodes),
+            leaf_validity=timedelta(days=_days(self.settings, "cert_validity_days")),
+            ca_validity=timedelta(days=_days(self.settings, "ca_validity_days")),
         )
 
     def remote_dirs(self, host: Host) -> dict[str, str]:

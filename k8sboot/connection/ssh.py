@@ -34,6 +34,7 @@ DEFAULT_TIMEOUT = 300.0
 # file whose signature is unchanged still has the checksum recorded for it
 STAT_SIGNATURE = "%s %i %.9Y %.9Z"
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+EOF_SETTLE = 0.5  # seconds _drain waits for a command's EOF after its exit status
 
 
 def load_private_key(path: str | Path) -> paramiko.PKey:
@@ -298,6 +299,21 @@ class SSHConnection:
                     out += chan.recv(CHUNK)
                 except TimeoutError:
                     pass
+        # the exit status can be handed over before the last of stderr (seen with a write
+        # that failed on a full disk while the upload was still streaming): read until the
+        # server's EOF, which follows all output, for a moment at most
+        settle = time.monotonic() + EOF_SETTLE
+        while not chan.eof_received and time.monotonic() < settle:
+            if chan.recv_stderr_ready():
+                err += chan.recv_stderr(CHUNK)
+            elif chan.recv_ready():
+                out += chan.recv(CHUNK)
+            else:
+                time.sleep(0.005)
+        while chan.recv_ready():
+            out += chan.recv(CHUNK)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(CHUNK)
         return bytes(out), bytes(err)
 
     # -- files --------------------------------------------------------------

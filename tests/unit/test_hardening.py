@@ -114,3 +114,14 @@ def test_the_audit_policy_never_logs_secret_bodies():
         if touches_secrets:
             assert rule["level"] in ("None", "Metadata")
     assert policy["rules"][-1] == {"level": "Metadata"}  # the catch-all
+
+
+def test_certificate_lifetimes_are_inventory_settings():
+    from datetime import timedelta
+
+    spec = plan_of(THREE, cluster={"cert_validity_days": 90, "ca_validity_days": 1825}).pki_spec()
+    assert (spec.leaf_validity, spec.ca_validity) == (timedelta(days=90), timedelta(days=1825))
+    default = plan_of(THREE).pki_spec()
+    assert (default.leaf_validity, default.ca_validity) == (timedelta(days=365), timedelta(days=3650))
+    with pytest.raises(InputError, match="cert_validity_days"):
+        plan_of(THREE, cluster={"cert_validity_days": "a year"}).pki_spec()
