@@ -70,6 +70,13 @@ def up_phases() -> list[Phase]:
     ]
 
 
+def certs_renew_phases(renewing_pki: Phase) -> list[Phase]:
+    # `certs renew` is `up` whose pki phase first re-issues the chosen leaves (`renewing_pki` runs
+    # Pki itself after that): the roles then install the new files and restart what uses them,
+    # running control planes and etcd members one at a time, running nodes through "roll nodes"
+    return [renewing_pki if isinstance(phase, Pki) else phase for phase in up_phases()]
+
+
 def etcd_restore_phases(snapshot: Path) -> list[Phase]:
     return [
         ResolveBinaries(), Connect(), Images(), MakePlan(),  # the plan: names, URLs, dirs per host

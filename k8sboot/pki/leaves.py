@@ -1,9 +1,10 @@
 """Bring one leaf certificate on disk in line with its profile.
 
-An existing key is kept when the certificate is re-issued (as `kubeadm certs
-renew` does): only the .crt changes, so fewer files need pushing and nothing
-that pinned the public key breaks. A new key is made only when there is none
-(or it cannot be read).
+An existing key is kept when the certificate is re-issued: only the .crt
+changes, so fewer files need pushing and nothing that pinned the public key
+breaks. A new key is made only when there is none (or it cannot be read).
+(`kubeadm certs renew` does make new keys, and so does `k8sboot certs renew`,
+by removing the key first: see renewal.py.)
 """
 
 from __future__ import annotations
