@@ -24,6 +24,7 @@ from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.pki import PkiSpec, files_for_host, remote_mode
+from k8sboot.pki.distribution import file_unit
 from k8sboot.pki.spec import ControlPlane, EtcdMember, Node
 
 CONTAINER_VIRT = {"lxc", "lxc-libvirt", "docker", "podman", "systemd-nspawn", "openvz", "container-other", "wsl"}
@@ -209,7 +210,10 @@ class ClusterPlan:
     def pki_files(self, host: Host) -> dict[str, list[dict[str, str]]]:
         """Per role group, the certificate files this host receives: [{src, dest, mode}].
 
-        The destinations follow the host's `k8s_pki_dir` / `etcd_pki_dir`, the same
+        Files one component alone reads (its kubeconfig) are listed under that
+        component's unit name instead (kube-controller-manager, kube-scheduler,
+        kube-proxy), so the roles restart only it when they change. The
+        destinations follow the host's `k8s_pki_dir` / `etcd_pki_dir`, the same
         vars the units are rendered with, so moving one moves both.
         """
         dirs = self.remote_dirs(host)
@@ -228,10 +232,10 @@ class ClusterPlan:
                 out[group] = []
                 continue
             files = files_for_host([group], host.name, host.node_name, self.etcd_name(host), self.pki_dir)
-            out[group] = [
-                {"src": str(src), "dest": moved(dest), "mode": format(remote_mode(dest), "04o")}
-                for dest, src in sorted(files.items())
-            ]
+            out[group] = []
+            for dest, src in sorted(files.items()):
+                entry = {"src": str(src), "dest": moved(dest), "mode": format(remote_mode(dest), "04o")}
+                out.setdefault(file_unit(dest) or group, []).append(entry)
         return out
 
     # -- the vars every role receives -------------------------------------------

@@ -119,6 +119,27 @@ def files_for_host(
     return {remote: base / files[remote] for remote in sorted(files)}
 
 
+# The files one component alone reads, so that a new one restarts that component only
+# (a renewed kube-proxy certificate must not drain every node for the kubelet's sake).
+# Every other file of a role goes with the role's main unit: kube-apiserver, kubelet, etcd.
+FILE_UNITS = {
+    "controller-manager.kubeconfig": "kube-controller-manager",
+    "ca.key": "kube-controller-manager",  # it signs the kubelets' CSRs
+    "scheduler.kubeconfig": "kube-scheduler",
+    "kube-proxy.kubeconfig": "kube-proxy",
+    # read by tools (kubectl, etcdctl, health checks), not by a running component:
+    # a new one restarts nothing
+    "admin.kubeconfig": "control_plane_clients",
+    "healthcheck-client.crt": "etcd_clients",
+    "healthcheck-client.key": "etcd_clients",
+}
+
+
+def file_unit(remote_path: str) -> str | None:
+    """The one component that reads this file, when it is not the role's main unit."""
+    return FILE_UNITS.get(remote_path.rsplit("/", 1)[-1])
+
+
 def remote_mode(remote_path: str) -> int:
     """0600 for anything holding a private key, 0644 for certificates and sa.pub."""
     private = remote_path.endswith((".key", ".kubeconfig", ENCRYPTION_CONFIG))

@@ -274,3 +274,35 @@ def test_6_a_new_kube_proxy_restarts_it_alone_and_drains_nothing(cluster: Cluste
     for n in NAMES:
         changed = {u for u in ALL_UNITS[n] if after[n][u] != before[n][u]}
         assert changed == {"kube-proxy"}, (n, changed)
+
+
+def test_7_certs_list_every_certificate_then_renew_all_keeps_the_cluster_serving(cluster: Cluster):
+    r = cluster.k8sboot("certs", "check-expiration", "-o", "json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    names = {c["name"]: c for c in data["certificates"]}
+    for name in ("ca", "etcd-ca", "front-proxy-ca", "apiserver", "front-proxy-client", "admin.kubeconfig",
+                 "kubelet/up3", "etcd-server/up2"):
+        assert name in names, (name, sorted(names))
+    assert all(c["seconds_left"] > 300 * 86400 for c in data["certificates"]), data
+    assert names["apiserver"]["issuer"] == "ca" and names["etcd-server/up2"]["issuer"] == "etcd-ca"
+    assert set(names["apiserver"]["hosts"].values()) == {"ok"}, names["apiserver"]["hosts"]
+    old_admin = (cluster.home / "clusters" / "upgrade" / "admin.kubeconfig").read_bytes()
+    old_serials = {n: c["serial"] for n, c in names.items()}
+
+    out = ok(cluster.k8sboot("certs", "renew"))
+    after = {c["name"]: c for c in json.loads(cluster.k8sboot("certs", "check-expiration", "-o", "json").stdout)
+             ["certificates"]}
+    leaves = [n for n, c in after.items() if c["kind"] != "ca"]
+    assert leaves and all(after[n]["serial"] != old_serials[n] for n in leaves), out[-3000:]
+    assert all(after[n]["serial"] == old_serials[n] for n, c in after.items() if c["kind"] == "ca")
+    assert all(set(c["hosts"].values()) <= {"ok"} for c in after.values()), after
+    # the cluster serves, with the new admin credentials and, the CA being the same, the old ones
+    nodes = cluster.api().list_node().items
+    assert all({c.type: c.status for c in n.status.conditions}["Ready"] == "True" for n in nodes)
+    old_kc = cluster.home / "old-admin.kubeconfig"
+    old_kc.write_bytes(old_admin)
+    from kubernetes import client, config
+
+    old_api = client.CoreV1Api(config.new_client_from_config(config_file=str(old_kc)))
+    assert len(old_api.list_node().items) == 3
