@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
         _connection_args(p)
         if name == "start":
+            _roll_args(p)
             p.add_argument("--templates", action="append", metavar="DIR", help=argparse.SUPPRESS)
             p.add_argument("--roles-path", action="append", metavar="DIR", help=argparse.SUPPRESS)
         p.set_defaults(func=_lazy("lifecycle", name))

@@ -17,8 +17,11 @@ from k8sboot.upgrade.options import RollOptions
 
 def roll_options(args: argparse.Namespace, inventory: Inventory) -> RollOptions:
     ready = inventory.vars.get("ready_timeout") or inventory.cluster.get("ready_timeout") or 300
-    return RollOptions(max_unavailable=args.max_unavailable, force_drain=args.force_drain,
-                       drain_timeout=args.drain_timeout, ready_timeout=float(ready))
+    defaults = RollOptions()  # `start` runs `up` too, with the roll flags it may not have
+    return RollOptions(max_unavailable=getattr(args, "max_unavailable", defaults.max_unavailable),
+                       force_drain=getattr(args, "force_drain", defaults.force_drain),
+                       drain_timeout=getattr(args, "drain_timeout", defaults.drain_timeout),
+                       ready_timeout=float(ready))
 
 
 def run(args: argparse.Namespace) -> int:

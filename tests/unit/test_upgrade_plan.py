@@ -118,3 +118,23 @@ def test_the_tree_fingerprint_changes_with_a_file_or_the_version_env_not_with_th
     f.write_text("package main // edited\n")
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert tree_fingerprint(tmp_path, ["kubelet"], {}) != first
+
+
+@pytest.mark.parametrize("argv", [["up"], ["start"], ["dev", "/src"], ["up", "--max-unavailable", "2"]])
+def test_every_command_that_runs_up_has_the_roll_options(argv: list[str]):
+    from k8sboot.cli import build_parser
+    from k8sboot.commands.up import roll_options
+    from k8sboot.inventory.model import Inventory
+
+    args = build_parser().parse_args(argv)
+    opts = roll_options(args, Inventory(None, {"name": "t"}, {}, {}))
+    assert opts.max_unavailable == (2 if "2" in argv else 1) and opts.drain_timeout == 300.0
+
+
+def test_max_unavailable_must_be_a_positive_whole_number(capsys):
+    from k8sboot.cli import build_parser
+
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["up", "--max-unavailable", bad])
+    assert "--max-unavailable" in capsys.readouterr().err
