@@ -113,6 +113,7 @@ class ClusterPlan:
     image_archives: list[dict[str, str]] = field(default_factory=list)  # [{src, name}]
     sandbox_image: str = "registry.k8s.io/pause:3.6"
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> facts
+    pod_cidrs: dict[str, str] = field(default_factory=dict)  # node name -> pod CIDR (phase "pod CIDRs")
 
     # -- who does what ---------------------------------------------------------
     @property
@@ -266,6 +267,8 @@ class ClusterPlan:
             ],
             "node_name": host.node_name,
             "node_ip": node_ip(host),
+            # k8sboot allocates pod CIDRs itself: the kubelet starts with its own (None: not known)
+            "node_pod_cidr": self.pod_cidrs.get(host.node_name),
             "address": host.address,
             "etcd_name": self.etcd_name(host),
             "etcd_initial_cluster": ",".join(f"{self.etcd_name(h)}={self.etcd_peer_url(h)}"

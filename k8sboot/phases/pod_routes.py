@@ -1,8 +1,8 @@
 """Phase: routes between the nodes' pod networks.
 
-The controller-manager allocates each node's pod CIDR; once nodes registered,
-every node gets a route to every other node's pod CIDR via that node's
-address (the nodes share a layer-2 network, as in the lab and most racks).
+k8sboot allocates each node's pod CIDR (phase "pod CIDRs"); every node gets a
+route to every other node's pod CIDR via that node's address (the nodes share
+a layer-2 network, as in the lab and most racks).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ class PodRoutes:
             return
         views = ctx.learned.nodes
         hosts = ctx.inventory.hosts_in(NODES)
-        cidrs = {h.name: views[h.node_name].pod_cidr for h in hosts if h.node_name in views}
+        cidrs = {h.name: ctx.plan.pod_cidrs.get(h.node_name) or (views[h.node_name].pod_cidr
+                                                                 if h.node_name in views else None)
+                 for h in hosts}
 
         def vars_for(host: Host) -> dict[str, Any]:
             routes = [{"cidr": cidrs[o.name], "via": node_ip(o)}

@@ -32,6 +32,7 @@ from k8sboot.phases.make_plan import MakePlan
 from k8sboot.phases.node_roll import NodeRoles, RollNodes
 from k8sboot.phases.parallel import ConcurrentChains
 from k8sboot.phases.pki import Pki
+from k8sboot.phases.pod_cidrs import PodCidrs
 from k8sboot.phases.pod_routes import PodRoutes
 from k8sboot.phases.preflight import Preflight
 from k8sboot.phases.provision import Provision
@@ -50,6 +51,7 @@ def up_phases() -> list[Phase]:
         PlanRoll(),                                       # new builds on running hosts: the roll, skew, snapshot
         Images(),                                         # the pause image and other archives
         MakePlan(),                                       # roles, addresses, CIDRs, vars per host
+        PodCidrs(),                                       # each node's pod CIDR, stable across reruns
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         ConcurrentChains("etcd + control plane | nodes", [
             [

@@ -11,10 +11,11 @@ import shlex
 import time
 
 from k8sboot import ui
-from k8sboot.cluster_api import CONTROL_PLANE_LABEL, api_client, ensure_label, node_views
+from k8sboot.cluster_api import CONTROL_PLANE_LABEL, api_client, ensure_label, node_views, set_pod_cidr
 from k8sboot.cluster_layout import CONTROL_PLANE, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
+from k8sboot.cluster_status import short_reason
 from k8sboot.phases.base import RunContext
 from k8sboot.plan import apiserver_urls
 
@@ -66,6 +67,7 @@ class WaitReady:
         started = time.monotonic()
         last = ""
         views = {}
+        given_cidr: set[str] = set()
         while True:
             answering: str | None = None
             try:
@@ -73,6 +75,14 @@ class WaitReady:
             except Exception as e:  # noqa: BLE001 - the apiserver may blink while components restart
                 views = {}
                 answering = f"apiserver not answering ({type(e).__name__})"
+            for name, view in views.items():
+                cidr = ctx.plan.pod_cidrs.get(name)
+                if name in wanted and cidr and not view.pod_cidr and name not in given_cidr:
+                    given_cidr.add(name)  # the kubelet, watching its Node, posts its status at once
+                    try:
+                        set_pod_cidr(api, name, cidr)
+                    except Exception as e:  # noqa: BLE001 - routes use k8sboot's record; the spec informs
+                        ui.warn(f"could not write pod CIDR {cidr} into node {name}'s spec: {short_reason(e)}")
             ready = sorted(n for n in wanted if n in views and views[n].is_ready)
             waiting = sorted(set(wanted) - set(ready))
             if not waiting:
