@@ -263,6 +263,12 @@ def test_5_dev_loop_with_a_patched_scheduler_restarts_only_the_schedulers(cluste
     while core.read_namespaced_pod("after-patch", "default").status.phase != "Running":
         assert time.monotonic() < deadline, "a pod did not run after the scheduler's roll"
         time.sleep(1)
+    # a bare pod would (rightly) stop a later drain: gone before the next step
+    core.delete_namespaced_pod("after-patch", "default", grace_period_seconds=0)
+    deadline = time.monotonic() + 90
+    while any(p.metadata.name == "after-patch" for p in core.list_namespaced_pod("default").items):
+        assert time.monotonic() < deadline, "the bare pod did not go away"
+        time.sleep(1)
 
 
 def test_6_a_new_kube_proxy_restarts_it_alone_and_drains_nothing(cluster: Cluster, dev_tree):
