@@ -36,19 +36,19 @@ from rich.table import Table
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
+from k8sboot.commands.up import roll_options, run_and_report
 from k8sboot.connection.digests import file_sha256s
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.context import CommandContext
 from k8sboot.errors import InputError, K8sbootError, UnreachableError
-from k8sboot.inventory.model import Host, Inventory
-from k8sboot.phases.base import RunContext, run_phases
+from k8sboot.inventory.model import Host
+from k8sboot.phases.base import RunContext
 from k8sboot.phases.pki import Pki
 from k8sboot.phases.sequences import certs_renew_phases
 from k8sboot.pki import expiry, renewal
 from k8sboot.pki.expiry import CertRecord
 from k8sboot.pki.layout import CA, PkiLayout
 from k8sboot.plan import ClusterPlan, cluster_settings
-from k8sboot.upgrade.options import RollOptions
 
 WARN_DAYS = expiry.DEFAULT_WARN_DAYS
 REMOTE_TIMEOUT = 60.0  # seconds to hash one host's PKI files
@@ -309,12 +309,6 @@ class RenewCertificates:
         ui.console.print(renewed_table(self.renewed))
 
 
-def roll_options(inventory: Inventory) -> RollOptions:
-    """up's defaults (one node drained at a time), with the inventory's ready_timeout."""
-    ready = inventory.vars.get("ready_timeout") or inventory.cluster.get("ready_timeout")
-    return RollOptions(ready_timeout=float(ready)) if ready else RollOptions()
-
-
 def renew(args: argparse.Namespace) -> int:
     started = time.monotonic()
     command = build_context(args)
@@ -324,16 +318,8 @@ def renew(args: argparse.Namespace) -> int:
     ui.info(f"renewing {len(stems)} certificate(s), each with a new key: {escape(', '.join(names))}")
     phase = RenewCertificates(stems)
     ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", 10)),
-                     ui.Reporter(verbose=getattr(args, "verbose", 0)), roll=roll_options(command.inventory))
-    failed: K8sbootError | None = None
-    try:
-        run_phases(certs_renew_phases(phase), ctx)
-    except K8sbootError as e:
-        failed = e
-    if ctx.result.stats:
-        ui.print_recap(ctx.result)
-    total = time.monotonic() - started
-    ui.info("timings: " + ", ".join(f"{t} {s:.1f}s" for t, s in ctx.timings) + f"; total {total:.1f}s")
+                     ui.Reporter(verbose=getattr(args, "verbose", 0)), roll=roll_options(args, command.inventory))
+    failed, total = run_and_report(certs_renew_phases(phase), ctx, started)
     if failed:
         if phase.renewed:
             ui.warn(f"the renewed certificates are already in {pki_dir}, and the old ones stay valid until "

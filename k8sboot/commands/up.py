@@ -9,8 +9,8 @@ import time
 from k8sboot import ui
 from k8sboot.commands.context import build_context
 from k8sboot.errors import K8sbootError
-from k8sboot.phases.base import RunContext, run_phases
 from k8sboot.inventory.model import Inventory
+from k8sboot.phases.base import Phase, RunContext, run_phases
 from k8sboot.phases.sequences import up_phases
 from k8sboot.upgrade.options import RollOptions
 
@@ -24,6 +24,21 @@ def roll_options(args: argparse.Namespace, inventory: Inventory) -> RollOptions:
                        ready_timeout=float(ready))
 
 
+def run_and_report(phases: list[Phase], ctx: RunContext, started: float) -> tuple[K8sbootError | None, float]:
+    """The phases of `up` (or a variant of it), then the recap and the timings, even when a phase
+    failed: (the failure, seconds since `started`)."""
+    failed: K8sbootError | None = None
+    try:
+        run_phases(phases, ctx)
+    except K8sbootError as e:
+        failed = e
+    if ctx.result.stats:
+        ui.print_recap(ctx.result)
+    total = time.monotonic() - started
+    ui.info("timings: " + ", ".join(f"{t} {s:.1f}s" for t, s in ctx.timings) + f"; total {total:.1f}s")
+    return failed, total
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     # the kubernetes client takes ~0.5 s to import: do it while the first phases run
@@ -32,15 +47,7 @@ def run(args: argparse.Namespace) -> int:
     options = command.run_options(check=args.check, diff=args.diff, forks=args.forks)
     ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff),
                      roll=roll_options(args, command.inventory))
-    failed: K8sbootError | None = None
-    try:
-        run_phases(up_phases(), ctx)
-    except K8sbootError as e:
-        failed = e
-    if ctx.result.stats:
-        ui.print_recap(ctx.result)
-    total = time.monotonic() - started
-    ui.info("timings: " + ", ".join(f"{t} {s:.1f}s" for t, s in ctx.timings) + f"; total {total:.1f}s")
+    failed, total = run_and_report(up_phases(), ctx, started)
     if failed:
         raise failed
     ui.info(f"[green]cluster {command.inventory.name} is up[/] ({ctx.result.changed} changed, {total:.1f}s)")
