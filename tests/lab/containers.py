@@ -3,11 +3,22 @@
     with ContainerLab() as lab:
         hosts = lab.start(["node1", "node2"])   # LabHost(name, address, port, key_path, ...)
 
+    # an isolated network: the controller reaches the bastion only
+    with ContainerLab() as lab:
+        bastion = lab.start_bastion("jump")       # eth0 10.123.0.x, eth1 10.124.0.2
+        nodes = lab.start(["n1", "n2"], network="inner")   # 10.124.0.11, .12, ...
+
 Run inside the lab's network namespace (``scripts/lab-netns.sh exec ...``): the
 bridge, the veths and every address live there and nowhere else. Each container
 runs systemd from a private copy of the base rootfs (no kernel, no modules), is
 reached over SSH as root or as ``admin`` (passwordless sudo) with the lab key, and
 carries the fixes LAB.md lists for running a kubelet inside it.
+
+The inner bridge k8sblab1 (10.124.0.0/24) has no address in the netns, so the
+controller has no route to the containers on it ("inner" containers): only a
+bastion, which has a second NIC there (10.124.0.2), reaches them. Their default
+route points at the bastion (which does not forward): it exists because the
+kubelet and the apiserver take the default-route interface's address as theirs.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import hashlib
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,10 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
-from k8sboot.vm_image import BaseImage, ensure_base_image
+import paramiko
+
 from k8sboot.providers.base import ensure_keypair, public_key_of, wait_for_ssh
+from k8sboot.vm_image import BaseImage, ensure_base_image
 
 Log = Callable[[str], None]
 
@@ -37,6 +51,13 @@ BRIDGE = "k8sblab0"
 NETWORK = ipaddress.ip_network("10.123.0.0/24")
 GATEWAY = ipaddress.ip_address("10.123.0.1")  # the bridge; a dead end: no route out
 FIRST_HOST = 11
+# The inner network: reached from the bastion only (see the module docstring).
+INNER_BRIDGE = "k8sblab1"
+INNER_NETWORK = ipaddress.ip_network("10.124.0.0/24")
+BASTION_INNER = ipaddress.ip_address("10.124.0.2")  # the bastion's eth1, inner hosts' gateway
+# MAC prefixes per network (the rest is the address's last three bytes)
+MAC_PREFIX = {BRIDGE: "02:6b:38:", INNER_BRIDGE: "02:6b:39:"}
+Network = Literal["outer", "inner"]
 # Bump when the template below changes, so stale templates are not reused.
 TEMPLATE_VERSION = 2
 # The kubelet insists on these values; bind-mounted files give the container its
@@ -58,6 +79,13 @@ class LabHost:
     key_path: Path = Path()
     root_user: str = "root"
     sudo_user: str = "admin"
+    # a bastion's address on the inner network (its eth1); None on other hosts
+    inner_address: str | None = None
+
+    @property
+    def is_inner(self) -> bool:
+        """On the inner network: reachable through the bastion only."""
+        return ipaddress.ip_address(self.address) in INNER_NETWORK
 
 
 class LabError(RuntimeError):
@@ -114,12 +142,15 @@ VETH_UP = """\
 # shows the root namespace, so attach the host end ourselves (LAB.md fix 1).
 # LXC 5.0 passes the host end as the 5th argument (LXC_NET_PEER is not set).
 peer="${{LXC_NET_PEER:-$5}}"
-ip link set "$peer" master {bridge} && ip link set "$peer" up
+ip link set "$peer" master {bridge} && ip link set "$peer" up{extra}
 """
+# the inner bridge's ports get no IPv6 link-local address: no way in from the netns
+NO_IPV6 = '\necho 1 > "/proc/sys/net/ipv6/conf/$peer/disable_ipv6"'
 
 
 class ContainerLab:
-    """Privileged LXC system containers on the bridge k8sblab0 (10.123.0.0/24)."""
+    """Privileged LXC system containers on the bridge k8sblab0 (10.123.0.0/24),
+    and, behind a bastion, on the isolated bridge k8sblab1 (10.124.0.0/24)."""
 
     def __init__(self, root: Path = LAB_ROOT, image: BaseImage | None = None,
                  key_path: Path | None = None, log: Log = print,
@@ -141,16 +172,24 @@ class ContainerLab:
         self.destroy(list(self._started))
 
     # -- public API ---------------------------------------------------------------
-    def start(self, names: list[str]) -> list[LabHost]:
-        """Boot fresh containers (destroying any leftovers of the same names)."""
+    def start(self, names: list[str], network: Network = "outer") -> list[LabHost]:
+        """Boot fresh containers (destroying any leftovers of the same names).
+
+        network="inner": on k8sblab1, default route via the bastion, which must be
+        running (start_bastion): their SSH is awaited through it.
+        """
+        if network not in ("outer", "inner"):
+            raise ValueError(f"network must be 'outer' or 'inner', not {network!r}")
         started = time.monotonic()
         self._prepare()
         template = self._template()
+        if network == "inner":
+            self._bastion()  # fail before booting anything
         # other test runs may start containers in the same lab at the same time:
         # claim the addresses (a directory with an address file) under a lock
         with _flock(self.root / "allocate.lock", fcntl.LOCK_EX):
             self.destroy(names)
-            addresses = self._allocate(names)
+            addresses = self._allocate(names, INNER_NETWORK if network == "inner" else NETWORK)
             for name in names:
                 (self.lxcpath / name).mkdir(parents=True)
                 (self.lxcpath / name / "address").write_text(addresses[name] + "\n")
@@ -161,6 +200,29 @@ class ContainerLab:
         self.log(f"lab: {len(names)} container(s) answer SSH after "
                  f"{time.monotonic() - started:.1f} s")
         return hosts
+
+    def start_bastion(self, name: str) -> LabHost:
+        """Boot a fresh bastion: eth0 on k8sblab0 (the usual allocation), eth1 on
+        k8sblab1 with 10.124.0.2/24 and no gateway. One per lab (the address is fixed)."""
+        started = time.monotonic()
+        self._prepare()
+        template = self._template()
+        with _flock(self.root / "allocate.lock", fcntl.LOCK_EX):
+            self.destroy([name])
+            other = self._find_bastion()
+            if other is not None:
+                raise LabError(f"{other} already holds the bastion address {BASTION_INNER}")
+            address = self._allocate([name], NETWORK)[name]
+            cdir = self.lxcpath / name
+            cdir.mkdir(parents=True)
+            (cdir / "address").write_text(address + "\n")
+            (cdir / "inner_address").write_text(f"{BASTION_INNER}\n")
+        if name not in self._started:
+            self._started.append(name)
+        self._create_and_boot(name, address, template, inner_address=str(BASTION_INNER))
+        host = self._wait_all([name])[0]
+        self.log(f"lab: bastion {name} answers SSH after {time.monotonic() - started:.1f} s")
+        return host
 
     def start_existing(self, name: str) -> LabHost:
         """Start a stopped container again, keeping its disk."""
@@ -194,7 +256,13 @@ class ContainerLab:
 
     def host(self, name: str) -> LabHost:
         address = (self.lxcpath / name / "address").read_text().strip()
-        return LabHost(name=name, address=address, key_path=self.key_path)
+        inner = self.lxcpath / name / "inner_address"
+        return LabHost(name=name, address=address, key_path=self.key_path,
+                       inner_address=inner.read_text().strip() if inner.exists() else None)
+
+    def bastion(self) -> LabHost:
+        """The running bastion (LabError when there is none)."""
+        return self.host(self._bastion())
 
     # -- preparation, once per lab ------------------------------------------------
     def _prepare(self) -> None:
@@ -204,14 +272,16 @@ class ContainerLab:
         self.lxcpath.mkdir(parents=True, exist_ok=True)
         ensure_keypair(self.key_path, comment="k8sboot-lab")
         self._ensure_bridge()
+        self._ensure_inner_bridge()
         sysctl_dir = self.root / "sysctl"
         for rel, value in SYSCTLS.items():
             path = sysctl_dir / rel.replace("/", ".")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(value + "\n")
-        script = self.root / f"veth-up-{BRIDGE}.sh"
-        script.write_text(VETH_UP.format(bridge=BRIDGE))
-        script.chmod(0o755)
+        for bridge, extra in ((BRIDGE, ""), (INNER_BRIDGE, NO_IPV6)):
+            script = self.root / f"veth-up-{bridge}.sh"
+            script.write_text(VETH_UP.format(bridge=bridge, extra=extra))
+            script.chmod(0o755)
 
     def _ensure_bridge(self) -> None:
         missing = subprocess.run(["ip", "link", "show", BRIDGE], check=False,
@@ -223,6 +293,16 @@ class ContainerLab:
         if f" {GATEWAY}/" not in have:
             _run(["ip", "addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE])
         _run(["ip", "link", "set", BRIDGE, "up"])
+
+    def _ensure_inner_bridge(self) -> None:
+        """k8sblab1: no address (no IPv4 route, no IPv6 link-local): the netns has no way in."""
+        missing = subprocess.run(["ip", "link", "show", INNER_BRIDGE], check=False,
+                                 capture_output=True).returncode
+        if missing:
+            _run(["ip", "link", "add", INNER_BRIDGE, "type", "bridge"])
+        Path(f"/proc/sys/net/ipv6/conf/{INNER_BRIDGE}/disable_ipv6").write_text("1\n")
+        _run(["ip", "addr", "flush", "dev", INNER_BRIDGE])
+        _run(["ip", "link", "set", INNER_BRIDGE, "up"])
 
     @property
     def image(self) -> BaseImage:
@@ -259,43 +339,69 @@ class ContainerLab:
         shutil.rmtree(template, ignore_errors=True)
         tmp.rename(template)
 
-    def _allocate(self, names: list[str]) -> dict[str, str]:
-        """Lowest free addresses from .11 up, in the order given (deterministic)."""
+    def _allocate(self, names: list[str],
+                  network: ipaddress.IPv4Network | ipaddress.IPv6Network = NETWORK,
+                  ) -> dict[str, str]:
+        """Lowest free addresses of `network` from .11 up, in the order given
+        (deterministic). Each network has its own: an address file holds the
+        container's own (outer or inner) address."""
         taken = set()
         if self.lxcpath.is_dir():
             for f in self.lxcpath.glob("*/address"):
                 taken.add(f.read_text().strip())
         out: dict[str, str] = {}
-        candidates = (str(NETWORK.network_address + i) for i in range(FIRST_HOST, 255))
+        candidates = (str(network.network_address + i) for i in range(FIRST_HOST, 255))
         for name in names:
             for addr in candidates:
                 if addr not in taken:
                     out[name] = addr
                     break
             else:
-                raise LabError(f"no free address left in {NETWORK}")
+                raise LabError(f"no free address left in {network}")
         return out
 
+    def _find_bastion(self) -> str | None:
+        if self.lxcpath.is_dir():
+            for f in sorted(self.lxcpath.glob("*/inner_address")):
+                if f.read_text().strip() == str(BASTION_INNER):
+                    return f.parent.name
+        return None
+
+    def _bastion(self) -> str:
+        name = self._find_bastion()
+        if name is None or not self.is_running(name):
+            raise LabError("inner containers need a running bastion: call start_bastion() first")
+        return name
+
     # -- one container ------------------------------------------------------------
-    def _create_and_boot(self, name: str, address: str, template: Path) -> None:
+    def _create_and_boot(self, name: str, address: str, template: Path,
+                         inner_address: str | None = None) -> None:
         cdir = self.lxcpath / name
         rootfs = cdir / "rootfs"
         with _flock(_lock_of(template), fcntl.LOCK_SH):
             _run(["cp", "-a", str(template), str(rootfs)])
         (rootfs / ".complete").unlink(missing_ok=True)
-        self._personalise(rootfs, name, address)
-        (cdir / "config").write_text(self._config(name, address, rootfs))
+        self._personalise(rootfs, name, address, inner_address)
+        (cdir / "config").write_text(self._config(name, address, rootfs, inner_address))
         self._lxc_start(name)
 
-    def _personalise(self, rootfs: Path, name: str, address: str) -> None:
+    def _personalise(self, rootfs: Path, name: str, address: str,
+                     inner_address: str | None = None) -> None:
         (rootfs / "etc/hostname").write_text(name + "\n")
         with open(rootfs / "etc/hosts", "a") as fh:
             fh.write(f"127.0.1.1 {name}\n")
         # the static address wins over the image's DHCP file (networkd: first match)
+        inner = ipaddress.ip_address(address) in INNER_NETWORK
+        network, gateway = (INNER_NETWORK, BASTION_INNER) if inner else (NETWORK, GATEWAY)
         (rootfs / "etc/systemd/network/10-k8sboot-lab.network").write_text(
             "[Match]\nName=eth0\n\n[Network]\n"
-            f"Address={address}/{NETWORK.prefixlen}\nGateway={GATEWAY}\n"
+            f"Address={address}/{network.prefixlen}\nGateway={gateway}\n"
             "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+        if inner_address is not None:  # the bastion's leg on the inner network
+            (rootfs / "etc/systemd/network/10-k8sboot-lab-eth1.network").write_text(
+                "[Match]\nName=eth1\n\n[Network]\n"
+                f"Address={inner_address}/{INNER_NETWORK.prefixlen}\n"
+                "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n")
         pub = public_key_of(self.key_path) + "\n"
         for home, uid in ((rootfs / "root", 0), (rootfs / "home/admin", ADMIN_UID)):
             ssh = home / ".ssh"
@@ -305,11 +411,13 @@ class ContainerLab:
             for p in (ssh, ssh / "authorized_keys"):
                 os.chown(p, uid, uid)
 
-    def _config(self, name: str, address: str, rootfs: Path) -> str:
+    def _config(self, name: str, address: str, rootfs: Path,
+                inner_address: str | None = None) -> str:
         digest = hashlib.sha256(f"{self.lxcpath}/{name}".encode()).hexdigest()
-        # the MAC follows the address, not the name: when an address passes to a new
-        # container, ARP caches that still hold it stay right (else SSH stalls ~30 s)
-        mac = "02:6b:38:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed[1:])
+        bridge = INNER_BRIDGE if ipaddress.ip_address(address) in INNER_NETWORK else BRIDGE
+        nics = self._nic(0, f"k8sb{digest[:10]}", address, bridge)
+        if inner_address is not None:
+            nics += self._nic(1, f"k8si{digest[:10]}", inner_address, INNER_BRIDGE)
         sysctl_dir = self.root / "sysctl"
         binds = "".join(
             f"lxc.mount.entry = {sysctl_dir / rel.replace('/', '.')} proc/sys/{rel} "
@@ -329,16 +437,24 @@ class ContainerLab:
             "lxc.signal.halt = SIGRTMIN+3\n"
             "lxc.mount.entry = /dev/kmsg dev/kmsg none bind,create=file 0 0\n"
             f"{binds}"
-            "lxc.net.0.type = veth\n"
-            f"lxc.net.0.veth.pair = k8sb{digest[:10]}\n"
-            f"lxc.net.0.hwaddr = {mac}\n"
-            "lxc.net.0.name = eth0\n"
-            "lxc.net.0.flags = up\n"
-            f"lxc.net.0.script.up = {self.root / f'veth-up-{BRIDGE}.sh'}\n"
+            f"{nics}"
             f"lxc.console.logfile = {cdir / 'console.log'}\n"
             f"lxc.log.file = {cdir / 'lxc.log'}\n"
             "lxc.log.level = WARN\n"
         )
+
+    def _nic(self, index: int, pair: str, address: str, bridge: str) -> str:
+        # the MAC follows the address, not the name: when an address passes to a new
+        # container, ARP caches that still hold it stay right (else SSH stalls ~30 s)
+        mac = MAC_PREFIX[bridge] + ":".join(
+            f"{b:02x}" for b in ipaddress.ip_address(address).packed[1:])
+        key = f"lxc.net.{index}"
+        return (f"{key}.type = veth\n"
+                f"{key}.veth.pair = {pair}\n"
+                f"{key}.hwaddr = {mac}\n"
+                f"{key}.name = eth{index}\n"
+                f"{key}.flags = up\n"
+                f"{key}.script.up = {self.root / f'veth-up-{bridge}.sh'}\n")
 
     def _lxc_start(self, name: str) -> None:
         err = self.lxcpath / name / "lxc-start.err"
@@ -352,11 +468,71 @@ class ContainerLab:
 
     def _wait_all(self, names: list[str]) -> list[LabHost]:
         hosts = [self.host(n) for n in names]
-        with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        outer = [h for h in hosts if not h.is_inner]
+        inner = [h for h in hosts if h.is_inner]
+        with ThreadPoolExecutor(max_workers=max(1, len(outer))) as pool:
             list(pool.map(lambda h: wait_for_ssh(h.name, h.address, h.port, h.root_user,
                                                  self.key_path, self.ssh_timeout, self.log),
-                          hosts))
+                          outer))
+        if inner:
+            self._wait_through_bastion(inner)
         return hosts
+
+    def _wait_through_bastion(self, hosts: list[LabHost]) -> None:
+        """Until each inner host's sshd accepts the lab key, over the bastion's
+        direct-tcpip channels (the netns has no route to them)."""
+        bastion = self.bastion()
+        with self.jump(bastion) as transport:
+            started = time.monotonic()
+            last_log = started
+            waiting = list(hosts)
+            while waiting:
+                waiting = [h for h in waiting if not self._inner_ssh_answers(transport, h)]
+                now = time.monotonic()
+                if not waiting:
+                    break
+                if now - started > self.ssh_timeout:
+                    raise LabError(f"no SSH through {bastion.name} after {self.ssh_timeout:.0f} s "
+                                   f"from: {', '.join(h.name for h in waiting)}")
+                if now - last_log >= 10:
+                    self.log(f"lab: waiting for SSH through {bastion.name} at "
+                             f"{', '.join(h.address for h in waiting)} ({now - started:.0f} s)")
+                    last_log = now
+                time.sleep(0.3)
+
+    def _inner_ssh_answers(self, transport: paramiko.Transport, host: LabHost) -> bool:
+        try:
+            channel = transport.open_channel("direct-tcpip", (host.address, host.port),
+                                             ("127.0.0.1", 0), timeout=5)
+        except (paramiko.SSHException, OSError):
+            return False  # not up yet (no address, no sshd): the bastion could not connect
+        inner = paramiko.Transport(channel)
+        try:
+            inner.start_client(timeout=5)
+            inner.auth_publickey(host.root_user,
+                                 paramiko.Ed25519Key.from_private_key_file(str(self.key_path)))
+            return inner.is_authenticated()
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+        finally:
+            inner.close()
+            channel.close()
+
+    @contextmanager
+    def jump(self, bastion: LabHost | None = None, timeout: float = 10.0,
+             ) -> Iterator[paramiko.Transport]:
+        """An authenticated SSH transport to the bastion (root, lab key): open
+        "direct-tcpip" channels on it to reach inner hosts."""
+        bastion = bastion or self.bastion()
+        sock = socket.create_connection((bastion.address, bastion.port), timeout=timeout)
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=timeout)
+            transport.auth_publickey(bastion.root_user,
+                                     paramiko.Ed25519Key.from_private_key_file(str(self.key_path)))
+            yield transport
+        finally:
+            transport.close()
 
     def _destroy_one(self, name: str) -> None:
         cdir = self.lxcpath / name
