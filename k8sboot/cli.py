@@ -56,6 +56,9 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     _timeout_arg(p)
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="accept host keys that differ from the recorded ones (a host reinstalled on purpose)")
+    p.add_argument("-K", "--ask-become-pass", action="store_true",
+                   help="ask once for sudo's password (for become); without a terminal set "
+                        "K8SBOOT_BECOME_PASSWORD instead. A host's ansible_become_password wins")
     p.add_argument("-v", "--verbose", action="count", default=0, help="show every task, not only changes")
 
 

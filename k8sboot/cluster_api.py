@@ -10,6 +10,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.reachability import first_answering
 
 KUBELET_API_ROLE = "system:kube-apiserver-to-kubelet"
@@ -17,18 +18,19 @@ KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubele
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
-def api_client(kubeconfig: Path, other_servers: Sequence[str] = ()) -> client.ApiClient:
+def api_client(kubeconfig: Path, other_servers: Sequence[str] = (), reach: Reach = DIRECT) -> client.ApiClient:
     """A client from a kubeconfig; with other_servers (every apiserver), one that answers.
 
     The admin kubeconfig names one control plane; when that machine is down the
-    others serve the same API under the same certificate.
+    others serve the same API under the same certificate. `reach` says how this
+    process gets to a server (through a bastion for hosts behind one).
     """
     api = config.new_client_from_config(config_file=str(kubeconfig))
     api.configuration.retries = 0
+    server = api.configuration.host
     if other_servers:
-        live = first_answering([api.configuration.host, *other_servers])
-        if live:
-            api.configuration.host = live
+        server = first_answering([server, *other_servers], answers=reach.answers) or server
+    api.configuration.host = reach.url(server)
     return api
 
 

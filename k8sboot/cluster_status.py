@@ -13,6 +13,7 @@ from typing import Any
 
 from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES
 from k8sboot.connection.pool import ConnectionPool
+from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.plan import apiserver_urls, cluster_settings, uses_apiserver_lb
 from k8sboot.state import ClusterState
@@ -122,7 +123,7 @@ def short_reason(exc: BaseException) -> str:
 
 
 # -- gathering (I/O) ------------------------------------------------------------
-def read_api(state: ClusterState, servers: list[str] | None = None) -> dict[str, Any]:
+def read_api(state: ClusterState, servers: list[str] | None = None, reach: Reach = DIRECT) -> dict[str, Any]:
     """{url, reachable, version, error, nodes: [raw API node JSON]} from the admin kubeconfig."""
     out: dict[str, Any] = {
         "url": None,
@@ -138,7 +139,7 @@ def read_api(state: ClusterState, servers: list[str] | None = None) -> dict[str,
 
     from k8sboot.cluster_api import api_client
 
-    api = api_client(state.admin_kubeconfig, servers or ())
+    api = api_client(state.admin_kubeconfig, servers or (), reach)
     out["url"] = api.configuration.host
     try:
         # raw JSON: exactly what the API says, no client model in between
@@ -154,7 +155,7 @@ def read_api(state: ClusterState, servers: list[str] | None = None) -> dict[str,
     return out
 
 
-def read_etcd(inventory: Inventory, state: ClusterState) -> dict[str, Any]:
+def read_etcd(inventory: Inventory, state: ClusterState, reach: Reach = DIRECT) -> dict[str, Any]:
     """etcd's quorum as its members report it (directly, with the local PKI's etcd client cert)."""
     from k8sboot.cluster_layout import ETCD
     from k8sboot.etcd.client import EtcdClient, EtcdUnavailable, local_tls
@@ -163,7 +164,7 @@ def read_etcd(inventory: Inventory, state: ClusterState) -> dict[str, Any]:
 
     names = etcd_endpoints(inventory.hosts_in(ETCD))
     try:
-        client = EtcdClient(list(names), local_tls(state.pki_dir), timeout=API_TIMEOUT)
+        client = EtcdClient(list(names), local_tls(state.pki_dir), timeout=API_TIMEOUT, reach=reach)
         statuses = client.statuses()
         try:
             members = client.members()
@@ -210,9 +211,12 @@ def gather(
 ) -> dict[str, Any]:
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())
+    for h in hosts:  # known before the clients below ask how to reach an address
+        if h.address:
+            pool.get(h)
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
-        api_future = ex.submit(read_api, state, apiserver_urls(inventory))
-        etcd_future = ex.submit(read_etcd, inventory, state)
+        api_future = ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
+        etcd_future = ex.submit(read_etcd, inventory, state, pool.reach)
         lb = uses_apiserver_lb(inventory, cluster_settings(inventory))
         host_entries = list(ex.map(lambda h: read_services(pool, h, lb), hosts))
         api = api_future.result()

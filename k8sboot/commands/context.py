@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ def build_context(args: argparse.Namespace) -> CommandContext:
         ui.warn(w)
     state = ClusterState.for_cluster(inv.name, inv.cluster.get("state_dir"))
     apply_machines(inv, state.machines())
+    _give_become_password(inv, getattr(args, "ask_become_pass", False))
     return CommandContext(
         inventory=inv,
         state=state,
@@ -47,6 +51,25 @@ def build_context(args: argparse.Namespace) -> CommandContext:
         connect_timeout=getattr(args, "connect_timeout", 10.0),
         forks=getattr(args, "forks", 10),
     )
+
+
+BECOME_PASSWORD_ENV = "K8SBOOT_BECOME_PASSWORD"
+
+
+def _give_become_password(inv: Inventory, ask: bool) -> None:
+    """sudo's password for the hosts whose inventory gives none: asked once, or from the environment."""
+    wanting = [h for h in inv.hosts.values() if h.become_password is None]
+    if not wanting:
+        return
+    password = os.environ.get(BECOME_PASSWORD_ENV) or None
+    if ask:
+        if not sys.stdin.isatty():
+            raise InputError(f"--ask-become-pass needs a terminal to ask on; set {BECOME_PASSWORD_ENV} "
+                             f"in the environment instead")
+        password = getpass.getpass("BECOME password: ")
+    if password is not None:
+        for host in wanting:
+            host.become_password = password
 
 
 def host_vars(host: Host) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""One connection per host for the whole run, opened in parallel."""
+"""One connection per host for the whole run, opened in parallel.
+
+Hosts behind the same bastion share one connection to it: each host's SSH
+session runs inside a direct-tcpip channel of that connection.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from k8sboot.connection.known_hosts import KnownHosts
+from k8sboot.connection.reach import Reach
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError, UnreachableError
-from k8sboot.inventory.model import Host
+from k8sboot.inventory.model import Bastion, Host
 
 
 class ConnectionPool:
@@ -21,6 +26,9 @@ class ConnectionPool:
         self.connect_timeout = connect_timeout
         self.forks = forks
         self._conns: dict[str, SSHConnection] = {}
+        self._bastions: dict[Bastion, SSHConnection] = {}
+        # the controller's own clients (apiserver, etcd) reach hosts behind a bastion through it
+        self.reach = Reach(self._bastion_reaching)
 
     def get(self, host: Host) -> SSHConnection:
         conn = self._conns.get(host.name)
@@ -31,10 +39,27 @@ class ConnectionPool:
             conn = SSHConnection(
                 host.name, host.address, host.port, host.user, host.key, host.become,
                 self.known_hosts, self.connect_timeout,
+                via=self._bastion(host.bastion) if host.bastion else None,
+                become_password=host.become_password,
             )
             conn.checksums = self._load_checksums(host.name, host.address)
             self._conns[host.name] = conn
         return conn
+
+    def _bastion(self, bastion: Bastion) -> SSHConnection:
+        conn = self._bastions.get(bastion)
+        if conn is None:
+            conn = SSHConnection(f"bastion {bastion.address}", bastion.address, bastion.port,
+                                 bastion.user, bastion.key, False, self.known_hosts,
+                                 self.connect_timeout)
+            self._bastions[bastion] = conn
+        return conn
+
+    def _bastion_reaching(self, address: str) -> SSHConnection | None:
+        for conn in list(self._conns.values()):
+            if conn.address == address:
+                return conn.via
+        return None
 
     # remote checksums survive between runs, per host and address
     def _checksums_file(self, name: str) -> Path | None:
@@ -79,17 +104,21 @@ class ConnectionPool:
 
     def abort(self) -> None:
         """Cut every connection at once (Ctrl-C): commands blocked on them return."""
-        conns = list(self._conns.values())
+        conns = [*self._conns.values(), *self._bastions.values()]
         if conns:
             # in parallel: each host gets a quick "stop that command" before its connection goes
             with ThreadPoolExecutor(max_workers=min(32, len(conns))) as ex:
                 list(ex.map(lambda c: c.abort(), conns))
 
     def close(self) -> None:
+        self.reach.close()
         for c in self._conns.values():
             self._save_checksums(c)
             c.close()
         self._conns.clear()
+        for c in self._bastions.values():
+            c.close()
+        self._bastions.clear()
 
     def __enter__(self) -> ConnectionPool:
         return self

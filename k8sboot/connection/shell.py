@@ -88,7 +88,7 @@ def command_script(cmd: str, token: str) -> str:
 
 class RemoteShell:
     def __init__(self, channel: paramiko.Channel, command: str,
-                 kill_tree: Callable[[int, bool], None] | None = None):
+                 kill_tree: Callable[[int, bool], None] | None = None, preamble: bytes = b""):
         self.chan = channel
         self.kill_tree = kill_tree  # kills the processes under a PID (at once?), from another channel
         self.pid: int | None = None
@@ -96,6 +96,8 @@ class RemoteShell:
         self._out = bytearray()
         self._err = bytearray()
         self.chan.exec_command(command)
+        if preamble:  # what the command reads before the scripts (sudo -S's password)
+            self.chan.sendall(preamble)
         # the shell's PID comes first on stdout: what a deadline needs to stop a command
         self.chan.sendall(b"printf '__k8sboot_pid=%d\\n' $$\n")
 

@@ -61,9 +61,18 @@ def _detect_dead_peers(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
-def sudo_wrap(cmd: str) -> str:
-    # -n: never prompt (no stdin to answer it); -H: root's HOME for tools that write there
-    return f"sudo -n -H sh -c {shlex.quote(cmd)}"
+# -n: never prompt (no stdin to answer it); -H: root's HOME for tools that write there
+SUDO_NO_PASSWORD = "sudo -n -H"
+# the password comes first on stdin (-S), read by sudo byte by byte, so what follows it is
+# the command's own stdin; -k: always ask, so a cached credential never leaves the password
+# line unread for the command; -p '': no prompt text on stderr
+SUDO_WITH_PASSWORD = "sudo -k -S -p '' -H"
+BECOME_PASSWORD_HINT = ("sudo wants a password: give it with --ask-become-pass, the environment "
+                        "variable K8SBOOT_BECOME_PASSWORD, or ansible_become_password in a vars file")
+
+
+def sudo_wrap(cmd: str, sudo: str = SUDO_NO_PASSWORD) -> str:
+    return f"{sudo} sh -c {shlex.quote(cmd)}"
 
 
 class SSHConnection:
@@ -77,6 +86,8 @@ class SSHConnection:
         become: bool = False,
         known_hosts: KnownHosts | None = None,
         connect_timeout: float = 10.0,
+        via: SSHConnection | None = None,
+        become_password: str | None = None,
     ):
         self.name = name
         self.address = address
@@ -86,6 +97,9 @@ class SSHConnection:
         self.become = become
         self.known_hosts = known_hosts
         self.connect_timeout = connect_timeout
+        self.via = via  # the bastion's connection: this host is reached through it
+        self._become_password = become_password
+        self._sudo_needs_password: bool | None = None  # learned at the first sudo
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
         self._shells: dict[bool, RemoteShell] = {}  # sudo? -> its long-lived shell
@@ -105,11 +119,7 @@ class SSHConnection:
             if self._transport is not None and self._transport.is_active():
                 return self
             keys = self._keys()
-            try:
-                sock = socket.create_connection((self.address, self.port), self.connect_timeout)
-            except OSError as e:
-                raise UnreachableError(self.name, self.address, self.port, str(e)) from e
-            _detect_dead_peers(sock)
+            sock = self._open_socket()
             try:
                 t = paramiko.Transport(sock)
                 t.default_window_size = WINDOW_SIZE
@@ -137,11 +147,43 @@ class SSHConnection:
                         + (f" ({last})" if last else ""),
                     )
                 t.set_keepalive(15)
+                if self.needs_sudo:
+                    self._check_sudo(t)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 sock.close()
                 raise UnreachableError(self.name, self.address, self.port, str(e) or type(e).__name__) from e
             self._transport = t
             return self
+
+    def _open_socket(self) -> socket.socket | paramiko.Channel:
+        if self.via is not None:
+            # through the bastion: its own checks (host key, auth) happen first
+            try:
+                return self.via.open_tunnel(self.address, self.port, self.connect_timeout)
+            except UnreachableError as e:
+                raise UnreachableError(self.name, self.address, self.port,
+                                       f"through bastion {self.via.address}:{self.via.port}: {e.reason}") from e
+        try:
+            sock = socket.create_connection((self.address, self.port), self.connect_timeout)
+        except OSError as e:
+            raise UnreachableError(self.name, self.address, self.port, str(e)) from e
+        _detect_dead_peers(sock)
+        return sock
+
+    def open_tunnel(self, address: str, port: int, timeout: float | None = None) -> paramiko.Channel:
+        """A TCP stream to address:port as this host reaches it (SSH direct-tcpip, as `ssh -W`)."""
+        self.connect()
+        assert self._transport is not None
+        try:
+            return self._transport.open_channel(
+                "direct-tcpip", (address, port), ("127.0.0.1", 0),
+                timeout=timeout if timeout is not None else self.connect_timeout)
+        except paramiko.ChannelException as e:
+            # sshd's reason: "Connect failed" (refused / no route), "Administratively prohibited"
+            raise UnreachableError(self.name, self.address, self.port,
+                                   f"cannot open a tunnel to {address}:{port}: {e.text or e}") from e
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise self._lost(e) from e
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +197,54 @@ class SSHConnection:
     @property
     def needs_sudo(self) -> bool:
         return self.become and self.user != "root"
+
+    def _check_sudo(self, t: paramiko.Transport) -> None:
+        """Can this user become root, and how? Asked at connect, so a refusal changes nothing anywhere.
+
+        A user sudo lets in without a password stays on `sudo -n`: feeding a
+        password nobody reads would hand it to the command as input. One round
+        trip, only for connections that use sudo at all.
+        """
+        def rc_of(cmd: str, stdin: bytes = b"") -> tuple[int, str]:
+            chan = t.open_session()
+            try:
+                chan.settimeout(self.connect_timeout)
+                chan.exec_command(cmd)
+                if stdin:
+                    chan.sendall(stdin)
+                chan.shutdown_write()
+                err = chan.makefile_stderr("rb").read().decode(errors="replace")
+                return chan.recv_exit_status(), err
+            finally:
+                chan.close()
+
+        rc, err = rc_of("sudo -n true")
+        if rc == 0:
+            self._sudo_needs_password = False
+            return
+        if "password is required" not in err:
+            raise UnreachableError(self.name, self.address, self.port,
+                                   f"{self.user!r} cannot use sudo for become: {err.strip() or f'exit {rc}'}")
+        if self._become_password is None:
+            raise UnreachableError(self.name, self.address, self.port,
+                                   f"{self.user!r}: {BECOME_PASSWORD_HINT}")
+        rc, err = rc_of("sudo -k -S -p '' true", self._become_password.encode() + b"\n")
+        if rc != 0:
+            why = "sudo did not accept the become password" if "incorrect password" in err or \
+                "try again" in err.lower() else f"sudo refused: {err.strip() or f'exit {rc}'}"
+            raise UnreachableError(self.name, self.address, self.port, f"{why} for user {self.user!r}")
+        self._sudo_needs_password = True
+
+    def _sudo(self) -> tuple[str, bytes]:
+        """The sudo words for become, and what sudo reads from stdin before the command's input."""
+        if self._sudo_needs_password and self._become_password is not None:
+            return SUDO_WITH_PASSWORD, self._become_password.encode() + b"\n"
+        return SUDO_NO_PASSWORD, b""
+
+    def _sudo_hint(self, stderr: str) -> str:
+        if "a password is required" in stderr:
+            return f"\n(k8sboot) {self.user}@{self.name}: {BECOME_PASSWORD_HINT}"
+        return ""
 
     def abort(self) -> None:
         """Stop what runs on this host and cut the connection (Ctrl-C): blocked callers return at once."""
@@ -199,12 +289,15 @@ class SSHConnection:
     def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float) -> CommandResult:
         # coreutils `timeout` (its own process group) enforces the deadline on the host too
         wrapped = f"timeout -k 5 {limit:g} sh -c {shlex.quote(cmd)}"
-        full = sudo_wrap(wrapped) if use_sudo else wrapped
+        sudo, password = self._sudo() if use_sudo else ("", b"")
+        full = sudo_wrap(wrapped, sudo) if use_sudo else wrapped
         chan = self._channel()
         deadline = time.monotonic() + limit + KILL_GRACE
         try:
             chan.exec_command(full)
             try:
+                if password:
+                    chan.sendall(password)
                 self._send(chan, stdin, deadline)
                 chan.shutdown_write()
             except (OSError, EOFError, paramiko.SSHException, TimeoutError) as e:
@@ -223,8 +316,8 @@ class SSHConnection:
         stderr = err.decode(errors="replace")
         if rc == 124:
             stderr += f"\n(k8sboot) timed out after {limit:g}s; the command was stopped"
-        if use_sudo and rc == 1 and "a password is required" in stderr:
-            stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
+        if use_sudo and rc == 1:
+            stderr += self._sudo_hint(stderr)
         return CommandResult(cmd, rc, out.decode(errors="replace"), stderr, timed_out=rc == 124)
 
     @staticmethod
@@ -244,7 +337,10 @@ class SSHConnection:
             script = f"sh -c {shlex.quote(KILL_TREE)} k8sboot-kill {pid} {'now' if now else 'grace'}"
             try:
                 chan = self._channel()
-                chan.exec_command(sudo_wrap(script) if use_sudo else script)
+                sudo, password = self._sudo() if use_sudo else ("", b"")
+                chan.exec_command(sudo_wrap(script, sudo) if use_sudo else script)
+                if password:
+                    chan.sendall(password)
                 self._drain(chan, time.monotonic() + (3 if now else 10), "kill")
                 chan.close()
             except (UnreachableError, TimeoutError, paramiko.SSHException, EOFError, OSError):
@@ -256,16 +352,17 @@ class SSHConnection:
             shell = self._shells.get(use_sudo)
             if shell is None or not shell.alive:
                 # sh, not bash: dash starts in a millisecond; commands needing bash say so
-                shell = RemoteShell(self._channel(), "sudo -n -H sh" if use_sudo else "sh",
-                                    self._kill_tree(use_sudo))
+                sudo, password = self._sudo() if use_sudo else ("", b"")
+                shell = RemoteShell(self._channel(), f"{sudo} sh" if use_sudo else "sh",
+                                    self._kill_tree(use_sudo), preamble=password)
                 self._shells[use_sudo] = shell
             try:
                 got = shell.run(cmd, limit)
             except ShellDied as died:
                 self._shells.pop(use_sudo, None)
                 stderr = died.stderr.decode(errors="replace")
-                if use_sudo and "password is required" in stderr:
-                    stderr += f"\n(k8sboot) {self.user}@{self.name} needs passwordless sudo for become"
+                if use_sudo:
+                    stderr += self._sudo_hint(stderr)
                 return CommandResult(cmd, died.rc or 1, died.stdout.decode(errors="replace"), stderr)
             except (ShellLost, paramiko.SSHException, EOFError, OSError) as e:
                 self._shells.pop(use_sudo, None)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.pki.layout import ETCD_CA, ETCD_HEALTHCHECK_CLIENT, PkiLayout
 
@@ -168,8 +169,10 @@ def _http_failure(exc: urllib.error.HTTPError) -> _Failed:
 
 
 class EtcdClient:
-    def __init__(self, endpoints: Sequence[str], tls: EtcdTLS, timeout: float = 5.0) -> None:
+    def __init__(self, endpoints: Sequence[str], tls: EtcdTLS, timeout: float = 5.0,
+                 reach: Reach = DIRECT) -> None:
         self.endpoints = [e.rstrip("/") for e in endpoints]
+        self.reach = reach  # endpoints keep their names; a bastion's forward is used to connect
         self.tls = tls
         self.timeout = timeout
         for path in (tls.ca, tls.cert, tls.key):
@@ -187,7 +190,7 @@ class EtcdClient:
     def _open(self, endpoint: str, path: str, body: dict[str, Any]) -> Any:
         try:
             request = urllib.request.Request(
-                endpoint + path, data=json.dumps(body).encode(), method="POST",
+                self.reach.url(endpoint) + path, data=json.dumps(body).encode(), method="POST",
                 headers={"Content-Type": "application/json"})
         except ValueError as exc:  # not a URL
             raise _Failed(f"bad endpoint: {exc}", delivered=False) from None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from k8sboot.errors import InputError, K8sbootError
+from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.etcd.client import EtcdClient, EtcdTLS, EtcdUnavailable, MemberStatus
 
 SNAPSHOT_DIR = "etcd-snapshots"  # under the cluster's state directory
@@ -35,12 +36,13 @@ def snapshot_sources(statuses: Sequence[MemberStatus]) -> list[MemberStatus]:
     return sorted(healthy, key=lambda s: not s.is_leader)
 
 
-def take_snapshot(names: Mapping[str, str], tls: EtcdTLS, dest: Path, timeout: float) -> SnapshotTaken:
+def take_snapshot(names: Mapping[str, str], tls: EtcdTLS, dest: Path, timeout: float,
+                  reach: Reach = DIRECT) -> SnapshotTaken:
     """Stream a snapshot from the leader (or another healthy member) to dest (0600, checked).
 
     names: client endpoint -> member name, for every member.
     """
-    statuses = EtcdClient(list(names), tls, timeout).statuses()
+    statuses = EtcdClient(list(names), tls, timeout, reach).statuses()
     sources = snapshot_sources(statuses)
     if not sources:
         down = "".join(f"\n  {names.get(s.endpoint, s.endpoint)} ({s.endpoint}): {s.error}" for s in statuses)
@@ -50,7 +52,7 @@ def take_snapshot(names: Mapping[str, str], tls: EtcdTLS, dest: Path, timeout: f
     for source in sources:
         started = time.monotonic()
         try:
-            size = EtcdClient([source.endpoint], tls, timeout).snapshot(dest)
+            size = EtcdClient([source.endpoint], tls, timeout, reach).snapshot(dest)
         except EtcdUnavailable as exc:
             failures.extend(exc.failures)
             continue

@@ -30,4 +30,10 @@ def host_vars(host: Host) -> dict[str, Any]:
                ansible_become=host.become)
     if host.key:
         out["ansible_ssh_private_key_file"] = host.key
+    if host.bastion:
+        b = host.bastion
+        out["bastion"] = {"address": b.address, "port": b.port, "user": b.user, "key": b.key}
+        jump = f"{b.user}@[{b.address}]:{b.port}" if ":" in b.address else f"{b.user}@{b.address}:{b.port}"
+        # what Ansible's ssh connection reads (the jump host's key must then be in an agent)
+        out["ansible_ssh_common_args"] = f"-o ProxyJump={jump}"
     return out

@@ -15,6 +15,19 @@ from k8sboot import cluster_layout as layout
 ROLE_GROUPS = layout.ROLE_GROUPS
 
 
+@dataclass(frozen=True)
+class Bastion:
+    """A jump host the controller reaches first; the host is reached through it (direct-tcpip)."""
+
+    address: str
+    port: int = 22
+    user: str = "root"
+    key: str | None = None  # path to the private key, ~ expanded; None: agent / default keys
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.address}:{self.port}"
+
+
 @dataclass
 class Host:
     name: str
@@ -28,6 +41,9 @@ class Host:
     # vars (all) < group vars < host vars < extra vars (-e)
     vars: dict[str, Any] = field(default_factory=dict)
     provider: str | None = None  # "libvirt", "vagrant" or None (a machine reached as it is)
+    bastion: Bastion | None = None  # reached through this jump host, else directly
+    # sudo's password for become; never shown (repr), never in vars (so never listed or logged)
+    become_password: str | None = field(default=None, repr=False, compare=False)
 
     def in_group(self, group: str) -> bool:
         return group in self.groups

@@ -1,9 +1,9 @@
 """The native inventory format: one YAML file with cluster, defaults, hosts and vars.
 
     cluster:    {name: lab, pod_cidr: ..., provider: ...}   free-form cluster settings
-    defaults:   {user, port, key, become, provider}          connection defaults
+    defaults:   {user, port, key, become, provider, bastion} connection defaults
     hosts:      {cp1: {address, port, user, key, become, groups, vars, provider,
-                       cpus, memory, disk}}
+                       cpus, memory, disk, bastion}}             (bastion: see bastion.py)
     vars:       {}                                           the `all` level vars
     group_vars: {nodes: {...}}                               vars per role group
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from k8sboot.errors import InputError
+from k8sboot.inventory.bastion import from_native
 from k8sboot.inventory.cluster import check_cluster, provider_type
 from k8sboot.inventory.model import ROLE_GROUPS
 from k8sboot.inventory.raw import CONNECTION_VARS, ROLE_ALIASES, RawInventory
@@ -28,9 +29,9 @@ from k8sboot.inventory.values import as_address, check_vars, single_line
 from k8sboot.inventory.yaml_lines import line_of
 
 TOP_KEYS = ("cluster", "defaults", "hosts", "vars", "group_vars")
-DEFAULT_KEYS = ("user", "port", "key", "become", "provider")
+DEFAULT_KEYS = ("user", "port", "key", "become", "provider", "bastion")
 HOST_KEYS = ("address", "port", "user", "key", "become", "groups", "vars", "provider",
-             "cpus", "memory", "disk")
+             "cpus", "memory", "disk", "bastion")
 SIZE_KEYS = ("cpus", "memory", "disk")  # sizes for provisioned VMs; providers read them from vars
 
 
@@ -43,6 +44,9 @@ def parse_native(doc: Any, file: str) -> RawInventory:
     defaults = require_mapping(top.get("defaults"), "defaults", file, line_of(top, "defaults"))
     check_keys(defaults, DEFAULT_KEYS, "defaults", file)
     raw.defaults = _connection(defaults, "defaults", file)
+    if defaults.get("bastion") is not None:
+        raw.defaults["bastion"] = from_native(defaults["bastion"], "defaults.bastion", file,
+                                              line_of(defaults, "bastion"))
     if "provider" in defaults:
         raw.defaults["provider"] = provider_type(defaults["provider"], "defaults.provider",
                                                  file, line_of(defaults, "provider"))
@@ -77,6 +81,9 @@ def _parse_host(raw: RawInventory, name: str, spec: Any, line: int | None) -> No
             host_vars[size] = spec[size]
     host = raw.add_host(name, line, host_vars)
     host.settings = _connection(spec, f"host {name!r}", file)
+    if spec.get("bastion") is not None:
+        host.settings["bastion"] = from_native(spec["bastion"], f"host {name!r} bastion", file,
+                                               line_of(spec, "bastion"))
     if "provider" in spec:
         # "none" (not None) records an explicit opt-out of a defaults/cluster provider
         host.provider = provider_type(spec["provider"], f"host {name!r} provider", file,

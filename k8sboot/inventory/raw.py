@@ -37,9 +37,22 @@ ROLE_ALIASES: dict[str, str] = {
 }
 
 
+# kubespray's group for the jump host in front of the cluster (its host is not a member)
+BASTION_GROUP = "bastion"
+# a native `bastion:` rides the precedence chain under this name (a JumpSpec, see bastion.py)
+BASTION_VAR = "k8sboot_bastion"
+# Ansible's ssh options, where its users write ProxyJump / -J / ProxyCommand
+SSH_ARGS_VARS = ("ansible_ssh_extra_args", "ansible_ssh_common_args")  # the first wins
+# sudo's password: taken out of the vars at once, so no listing, log or state file shows it
+BECOME_PASSWORD_VARS = ("ansible_become_password", "ansible_become_pass")
+
+
 def settings_as_vars(settings: dict[str, Any]) -> dict[str, Any]:
     """Native connection keys under their Ansible var names, for the precedence chain."""
-    return {CONNECTION_VARS[k][0]: v for k, v in settings.items() if k in CONNECTION_VARS}
+    out = {CONNECTION_VARS[k][0]: v for k, v in settings.items() if k in CONNECTION_VARS}
+    if "bastion" in settings:
+        out[BASTION_VAR] = settings["bastion"]
+    return out
 
 
 @dataclass

@@ -12,7 +12,9 @@ default `hash_behaviour=replace`):
     extra:  `-e` values
 
 The connection settings are then read out of the result (`ansible_host` ->
-address, `ansible_port` -> port, ...), so they can come from any layer.
+address, `ansible_port` -> port, ...), so they can come from any layer. So is
+the jump host (native `bastion:`, Ansible's ProxyJump in `ansible_ssh_*_args`,
+or kubespray's `[bastion]` group, whose host is then no cluster member).
 """
 
 from __future__ import annotations
@@ -29,10 +31,15 @@ from k8sboot.inventory.cluster import (
     cluster_from_ansible_vars,
     provider_type,
 )
-from k8sboot.inventory.model import ROLE_GROUPS, Host, Inventory
+from k8sboot.inventory.bastion import NO_JUMP, JumpSpec, from_ssh_args
+from k8sboot.inventory.model import ROLE_GROUPS, Bastion, Host, Inventory
 from k8sboot.inventory.raw import (
+    BASTION_GROUP,
+    BASTION_VAR,
+    BECOME_PASSWORD_VARS,
     CONNECTION_VARS,
     ROLE_ALIASES,
+    SSH_ARGS_VARS,
     RawHost,
     RawInventory,
     settings_as_vars,
@@ -66,14 +73,18 @@ def resolve(raw: RawInventory, path: Path, extra: dict[str, Any]) -> Inventory:
                                   raw.file)
     hosts = {name: _host(raw, host, memberships[name], resolved[name], cluster, base)
              for name, host in raw.hosts.items()}
+    _apply_bastion_group(raw, hosts)
     # every group is listed, even an empty one (kubespray's calico_rr usually is)
     groups: dict[str, list[str]] = {"all": list(hosts), **{g: [] for g in ROLE_GROUPS},
                                     **{g: [] for g in raw.groups}}
     for host_obj in hosts.values():
         for group in host_obj.groups:
             groups[group].append(host_obj.name)
+    top_vars = plain({**all_vars, **extra})
+    for secret in BECOME_PASSWORD_VARS:
+        top_vars.pop(secret, None)
     return Inventory(path=path.resolve(), cluster=cluster, hosts=hosts, groups=groups,
-                     vars=plain({**all_vars, **extra}))
+                     vars=top_vars)
 
 
 def _host(raw: RawInventory, spec: RawHost, member_of: set[str], host_vars_: dict[str, Any],
@@ -101,7 +112,55 @@ def _host(raw: RawInventory, spec: RawHost, member_of: set[str], host_vars_: dic
         host.key = resolve_key(str(found["key"]), base)
     if found["become"] is not None:
         host.become = as_bool(found["become"], f"{what} become", file, line)
+    password = _pop_connection(host_vars_, BECOME_PASSWORD_VARS)
+    if password is not None:
+        host.become_password = str(password)
+    jump = _jump(host_vars_, what, file, line)
+    if jump is NO_JUMP:
+        host.vars[EXPLICITLY_DIRECT] = True  # a [bastion] group does not apply to it
+    elif jump is not None:
+        host.bastion = Bastion(jump.address, jump.port or 22, jump.user or host.user,
+                               resolve_key(jump.key, base) if jump.key else host.key)
     return host
+
+
+# set on a host that says `bastion: none` / ProxyJump=none; removed once the bastion is known
+EXPLICITLY_DIRECT = "__k8sboot_direct"
+
+
+def _jump(host_vars_: dict[str, Any], what: str, file: str, line: int | None) -> JumpSpec | None:
+    """The host's jump host: native `bastion:` first, else Ansible's ssh args; all leave the vars."""
+    native = host_vars_.pop(BASTION_VAR, None)
+    args = {name: host_vars_.pop(name) for name in SSH_ARGS_VARS if name in host_vars_}
+    if native is not None:
+        return native if isinstance(native, JumpSpec) else None
+    for name, text in args.items():
+        found = from_ssh_args(text, f"{what} {name}", file, line)
+        if found is not None:
+            return found
+    return None
+
+
+def _apply_bastion_group(raw: RawInventory, hosts: dict[str, Host]) -> None:
+    """kubespray's `[bastion]` group: its one host is the way in to every other host."""
+    group = raw.groups.get(BASTION_GROUP)
+    members = [h for h in group.hosts if h in hosts] if group and raw.dialect != "native" else []
+    if len(members) > 1:
+        raise InputError(f"the {BASTION_GROUP!r} group lists {len(members)} hosts "
+                         f"({', '.join(members)}); kubespray's bastion pattern has one",
+                         file=raw.file, line=group.line if group else None)
+    bastion = hosts.pop(members[0]) if members else None
+    if bastion is not None:
+        if bastion.address is None:
+            raise InputError(f"bastion host {bastion.name!r} has no address: add ansible_host=<ip>",
+                             file=raw.file, line=raw.hosts[bastion.name].line)
+        if bastion.bastion is not None:
+            raise InputError(f"bastion host {bastion.name!r} is itself reached through a jump host; "
+                             f"k8sboot follows one", file=raw.file, line=raw.hosts[bastion.name].line)
+    for host in hosts.values():
+        direct = host.vars.pop(EXPLICITLY_DIRECT, False)
+        if bastion is not None and host.bastion is None and not direct:
+            host.bastion = Bastion(bastion.address or "", bastion.port, bastion.user, bastion.key)
 
 
 def resolve_key(key: str, base: Path) -> str:

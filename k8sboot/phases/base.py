@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.markup import escape
 
@@ -14,12 +14,16 @@ from k8sboot.connection.pool import ConnectionPool
 from k8sboot.context import CommandContext
 from k8sboot.engine.results import PlayResult
 from k8sboot.engine.runner import Play, Runner, RunOptions, load_roles
+from k8sboot.etcd.client import EtcdClient, local_tls
 from k8sboot.errors import Interrupted, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.learned import Learned
 from k8sboot.plan import ClusterPlan
 from k8sboot.ui import Reporter
 from k8sboot.upgrade.options import RollOptions
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 
 @dataclass
@@ -47,6 +51,19 @@ class RunContext:
     @property
     def state(self):
         return self.command.state
+
+    def api(self) -> ApiClient:
+        """The cluster's API: the one a phase already opened, else a client to an apiserver that answers."""
+        from k8sboot.cluster_api import api_client  # the kubernetes client loads slowly: only when used
+        from k8sboot.plan import apiserver_urls
+
+        return self.learned.api or api_client(self.state.admin_kubeconfig, apiserver_urls(self.inventory),
+                                              self.pool.reach)
+
+    def etcd(self, hosts: list[Host], timeout: float = 5.0) -> EtcdClient:
+        """A client of these etcd members, reached the way the connections reach their hosts."""
+        return EtcdClient([ClusterPlan.etcd_client_url(h) for h in hosts], local_tls(self.state.pki_dir),
+                          timeout, self.pool.reach)
 
 
 class Phase(Protocol):

@@ -33,7 +33,7 @@ class EncryptSecrets:
         marker = ctx.state.root / MARKER
         if ctx.state.read_json(marker, {}) == {"config_sha256": digest}:
             return
-        rewritten = rewrite_secrets(ctx.learned.api or _api(ctx))
+        rewritten = rewrite_secrets(ctx.api())
         ctx.state.write_json(marker, {"config_sha256": digest})
         ui.info(f"  {rewritten} Secret(s) written again, now encrypted in etcd")
 
@@ -62,9 +62,3 @@ def rewrite_secrets(api: object) -> int:
                 secret = core.read_namespaced_secret(name, ns, _request_timeout=REQUEST_TIMEOUT)
     return count
 
-
-def _api(ctx: RunContext) -> object:
-    from k8sboot.cluster_api import api_client
-    from k8sboot.plan import apiserver_urls
-
-    return api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))

@@ -19,7 +19,7 @@ from typing import Any
 from k8sboot import ui
 from k8sboot.cluster_layout import ETCD
 from k8sboot.errors import RunError
-from k8sboot.etcd.client import EtcdClient, EtcdError, Member, MemberStatus, local_tls, quorum
+from k8sboot.etcd.client import EtcdClient, EtcdError, Member, MemberStatus, quorum
 from k8sboot.etcd.report import QuorumReport, quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
@@ -74,7 +74,7 @@ MEMBER_BACK_TIMEOUT = 60.0
 def wait_member_back(ctx: RunContext, hosts: list[Host], host: Host) -> None:
     """After a member restarted: until it answers healthy and etcd has its quorum again."""
     plan = ctx.plan
-    client = EtcdClient([plan.etcd_client_url(h) for h in hosts], local_tls(ctx.state.pki_dir))
+    client = ctx.etcd(hosts)
     mine = plan.etcd_client_url(host)
     deadline = time.monotonic() + MEMBER_BACK_TIMEOUT
     while True:
@@ -117,7 +117,7 @@ class EtcdMembers:
         for host in joining:
             self._join(ctx, host, running)
             running.append(host)
-        client = EtcdClient([plan.etcd_client_url(h) for h in hosts], local_tls(ctx.state.pki_dir))
+        client = ctx.etcd(hosts)
         report = quorum_report(client.statuses(), client.members())
         ui.info(f"  {report.summary()}")
         if not report.ok:
@@ -125,7 +125,7 @@ class EtcdMembers:
 
     def _join(self, ctx: RunContext, host: Host, running: list[Host]) -> None:
         plan = ctx.plan
-        client = EtcdClient([plan.etcd_client_url(h) for h in running], local_tls(ctx.state.pki_dir))
+        client = ctx.etcd(running)
         members = client.members()
         url = plan.etcd_peer_url(host)
         if not any(url in m.peer_urls for m in members):
@@ -176,7 +176,7 @@ class RemoveEtcdMember:
 
     def run(self, ctx: RunContext) -> None:
         hosts = ctx.inventory.hosts_in(ETCD)
-        client = EtcdClient([ClusterPlan.etcd_client_url(h) for h in hosts], local_tls(ctx.state.pki_dir))
+        client = ctx.etcd(hosts)
         members = client.members()
         name = ClusterPlan.etcd_name(self.host)
         url = ClusterPlan.etcd_peer_url(self.host)

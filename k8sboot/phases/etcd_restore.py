@@ -20,7 +20,6 @@ from pathlib import Path
 from k8sboot import ui
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, GROUP_UNITS, REMOTE_BIN_DIR
 from k8sboot.errors import InputError, RunError
-from k8sboot.etcd.client import EtcdClient, local_tls
 from k8sboot.etcd.report import quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
@@ -107,7 +106,7 @@ class RestoreEtcd:
     @staticmethod
     def _wait_for_quorum(ctx: RunContext, members: list[Host]) -> None:
         names = etcd_endpoints(members)
-        client = EtcdClient(list(names), local_tls(ctx.state.pki_dir), timeout=3)
+        client = ctx.etcd(members, timeout=3)
         deadline = time.monotonic() + QUORUM_TIMEOUT
         while True:
             statuses = client.statuses()

@@ -99,13 +99,11 @@ class DeleteNode:
         from kubernetes.client import CoreV1Api
         from kubernetes.client.rest import ApiException
 
-        from k8sboot.cluster_api import api_client
-        from k8sboot.plan import apiserver_urls
 
         if not ctx.state.admin_kubeconfig.exists():
             raise InputError(f"cluster {ctx.inventory.name} has no kubeconfig: was it ever up?")
         try:
-            CoreV1Api(api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))).delete_node(self.host.node_name)
+            CoreV1Api(ctx.api()).delete_node(self.host.node_name)
             ui.info(f"  node {self.host.node_name} deleted")
         except ApiException as e:
             if e.status != 404:

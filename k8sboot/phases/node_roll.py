@@ -86,7 +86,7 @@ class RollNodes:
         if ctx.options.check:
             return
         changes = ctx.learned.node_changes
-        api = _api(ctx)
+        api = ctx.api()
         from k8sboot import node_drain
 
         hosts = [h for h in ctx.inventory.hosts_in(NODES) if h.name in changes]
@@ -156,12 +156,6 @@ class RollNodes:
                 f"(drain {drained_at - started:.1f}s, install {installed_at - drained_at:.1f}s, "
                 f"Ready {time.monotonic() - installed_at:.1f}s)")
 
-
-def _api(ctx: RunContext) -> Any:
-    from k8sboot.cluster_api import api_client
-    from k8sboot.plan import apiserver_urls
-
-    return ctx.learned.api or api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))
 
 
 def _expected_kubelet_version(ctx: RunContext, batch: list[Host]) -> str | None:

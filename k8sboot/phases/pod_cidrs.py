@@ -11,7 +11,6 @@ from __future__ import annotations
 from k8sboot import ui
 from k8sboot.cluster_layout import NODES
 from k8sboot.phases.base import RunContext
-from k8sboot.plan import apiserver_urls
 from k8sboot.pod_cidrs import allocate
 
 RECORD = "pod-cidrs.json"  # under the state directory
@@ -44,10 +43,10 @@ class PodCidrs:
     @staticmethod
     def _observed(ctx: RunContext) -> dict[str, str]:
         """The pod CIDRs the API shows (none when it does not answer: a cluster being built)."""
-        from k8sboot.cluster_api import api_client, node_views
+        from k8sboot.cluster_api import node_views
 
         try:
-            api = api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))
+            api = ctx.api()
             return {name: v.pod_cidr for name, v in node_views(api, timeout=3).items() if v.pod_cidr}
         except Exception:  # noqa: BLE001 - no API yet: nothing to adopt
             return {}

@@ -82,7 +82,7 @@ class PlanRoll:
         names = etcd_endpoints(ctx.inventory.hosts_in(ETCD))
         dest = default_snapshot_path(ctx.state.ensure().root, ctx.inventory.name)
         try:
-            taken = take_snapshot(names, local_tls(ctx.state.pki_dir), dest, SNAPSHOT_TIMEOUT)
+            taken = take_snapshot(names, local_tls(ctx.state.pki_dir), dest, SNAPSHOT_TIMEOUT, ctx.pool.reach)
         except Exception as e:  # noqa: BLE001 - any failure here means: do not roll without a way back
             raise RunError(f"etcd snapshot before the roll failed ({e}); nothing was changed: "
                            f"check etcd with `k8sboot etcd status`") from None

@@ -11,13 +11,12 @@ import shlex
 import time
 
 from k8sboot import ui
-from k8sboot.cluster_api import CONTROL_PLANE_LABEL, api_client, ensure_label, node_views, set_pod_cidr
+from k8sboot.cluster_api import CONTROL_PLANE_LABEL, ensure_label, node_views, set_pod_cidr
 from k8sboot.cluster_layout import CONTROL_PLANE, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.cluster_status import short_reason
 from k8sboot.phases.base import RunContext
-from k8sboot.plan import apiserver_urls
 
 NODE_UNITS = GROUP_UNITS[NODES]
 
@@ -61,7 +60,7 @@ class WaitReady:
         if ctx.options.check:
             return
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
-        api = ctx.learned.api or api_client(ctx.state.admin_kubeconfig, apiserver_urls(ctx.inventory))
+        api = ctx.api()
         wanted = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
         deadline = time.monotonic() + timeout
         started = time.monotonic()
