@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from k8sboot.connection.keys import default_passphrase_source
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.reach import Reach
 from k8sboot.connection.ssh import SSHConnection
@@ -27,6 +28,7 @@ class ConnectionPool:
         self.forks = forks
         self._conns: dict[str, SSHConnection] = {}
         self._bastions: dict[Bastion, SSHConnection] = {}
+        self._passphrase = default_passphrase_source()  # one per run: each key file asked once
         # the controller's own clients (apiserver, etcd) reach hosts behind a bastion through it
         self.reach = Reach(self._bastion_reaching)
 
@@ -40,7 +42,7 @@ class ConnectionPool:
                 host.name, host.address, host.port, host.user, host.key, host.become,
                 self.known_hosts, self.connect_timeout,
                 via=self._bastion(host.bastion) if host.bastion else None,
-                become_password=host.become_password,
+                become_password=host.become_password, passphrase=self._passphrase,
             )
             conn.checksums = self._load_checksums(host.name, host.address)
             self._conns[host.name] = conn
@@ -51,7 +53,7 @@ class ConnectionPool:
         if conn is None:
             conn = SSHConnection(f"bastion {bastion.address}", bastion.address, bastion.port,
                                  bastion.user, bastion.key, False, self.known_hosts,
-                                 self.connect_timeout)
+                                 self.connect_timeout, passphrase=self._passphrase)
             self._bastions[bastion] = conn
         return conn
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import paramiko
 
+from k8sboot.connection.keys import PassphraseSource, agent_keys, default_identity_files, load_key
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
 from k8sboot.connection.shell import KILL_GRACE, KILL_TREE, RemoteShell, ShellDied, ShellLost
@@ -33,18 +34,7 @@ DEFAULT_TIMEOUT = 300.0
 # size, inode, mtime and ctime (ns) of a file: ctime cannot be set back by anyone, so a
 # file whose signature is unchanged still has the checksum recorded for it
 STAT_SIGNATURE = "%s %i %.9Y %.9Z"
-DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 EOF_SETTLE = 0.5  # seconds _drain waits for a command's EOF after its exit status
-
-
-def load_private_key(path: str | Path) -> paramiko.PKey:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"SSH key {p} does not exist")
-    try:
-        return paramiko.PKey.from_path(str(p))
-    except (paramiko.SSHException, ValueError) as e:
-        raise InputError(f"SSH key {p} cannot be read: {e}") from e
 
 
 def _detect_dead_peers(sock: socket.socket) -> None:
@@ -88,6 +78,7 @@ class SSHConnection:
         connect_timeout: float = 10.0,
         via: SSHConnection | None = None,
         become_password: str | None = None,
+        passphrase: PassphraseSource | None = None,
     ):
         self.name = name
         self.address = address
@@ -99,6 +90,7 @@ class SSHConnection:
         self.connect_timeout = connect_timeout
         self.via = via  # the bastion's connection: this host is reached through it
         self._become_password = become_password
+        self._passphrase = passphrase  # asks for an encrypted key's passphrase (once per file)
         self._sudo_needs_password: bool | None = None  # learned at the first sudo
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
@@ -109,10 +101,20 @@ class SSHConnection:
 
     # -- connecting ---------------------------------------------------------
     def _keys(self) -> list[paramiko.PKey]:
+        """The inventory's key (or the agent's copy of it); else, as OpenSSH: the agent's, then ~/.ssh/id_*."""
+        agent = agent_keys()
         if self.key:
-            return [load_private_key(self.key)]
-        found = [load_private_key(k) for k in DEFAULT_KEYS if Path(k).expanduser().exists()]
-        return found
+            return load_key(self.key, self._passphrase, agent)
+        found: list[paramiko.PKey] = list(agent)
+        for path in default_identity_files():
+            try:
+                found += load_key(path, self._passphrase, agent)
+            except InputError:
+                continue  # an encrypted default key nobody can open: the others may still do
+        unique: dict[bytes, paramiko.PKey] = {}
+        for key in found:
+            unique.setdefault(key.asbytes(), key)
+        return list(unique.values())
 
     def connect(self) -> SSHConnection:
         with self._lock:
@@ -131,9 +133,8 @@ class SSHConnection:
                 server_key = t.get_remote_server_key()
                 if self.known_hosts is not None:
                     self.known_hosts.check(self.name, self.address, self.port, server_key)
-                agent_keys = list(paramiko.Agent().get_keys()) if not keys else []
                 last: Exception | None = None
-                for k in keys + agent_keys:
+                for k in keys:
                     try:
                         t.auth_publickey(self.user, k)
                         break

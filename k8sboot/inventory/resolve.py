@@ -46,6 +46,8 @@ from k8sboot.inventory.raw import (
 )
 from k8sboot.inventory.validate import as_bool, as_port
 from k8sboot.inventory.values import HOSTNAME
+from k8sboot.inventory.ssh_config import load_ssh_config
+from k8sboot.inventory.ssh_hosts import apply_ssh_config
 from k8sboot.inventory.vars_dirs import group_vars, host_vars
 from k8sboot.inventory.yaml_lines import plain
 
@@ -71,9 +73,13 @@ def resolve(raw: RawInventory, path: Path, extra: dict[str, Any]) -> Inventory:
     cluster = plain(raw.cluster) if raw.dialect == "native" else \
         cluster_from_ansible_vars(_first_control_plane_vars(raw, memberships, resolved, all_vars),
                                   raw.file)
-    hosts = {name: _host(raw, host, memberships[name], resolved[name], cluster, base)
+    explicit: dict[str, set[str]] = {}  # the connection fields each host's inventory sets
+    hosts = {name: _host(raw, host, memberships[name], resolved[name], cluster, base, explicit)
              for name, host in raw.hosts.items()}
-    _apply_bastion_group(raw, hosts)
+    direct = _apply_bastion_group(raw, hosts)
+    ssh_config = load_ssh_config(_ssh_config_path(cluster, base, raw.file))
+    if ssh_config is not None:
+        apply_ssh_config(hosts, ssh_config, explicit, direct)
     # every group is listed, even an empty one (kubespray's calico_rr usually is)
     groups: dict[str, list[str]] = {"all": list(hosts), **{g: [] for g in ROLE_GROUPS},
                                     **{g: [] for g in raw.groups}}
@@ -88,9 +94,10 @@ def resolve(raw: RawInventory, path: Path, extra: dict[str, Any]) -> Inventory:
 
 
 def _host(raw: RawInventory, spec: RawHost, member_of: set[str], host_vars_: dict[str, Any],
-          cluster: dict[str, Any], base: Path) -> Host:
+          cluster: dict[str, Any], base: Path, explicit: dict[str, set[str]]) -> Host:
     found = {field: _pop_connection(host_vars_, aliases)
              for field, aliases in CONNECTION_VARS.items()}
+    explicit[spec.name] = {field for field, value in found.items() if value is not None}
     what, file, line = f"host {spec.name!r}", raw.file, spec.line
     provider = _provider(raw, spec, cluster)
     address = found["address"]
@@ -141,8 +148,21 @@ def _jump(host_vars_: dict[str, Any], what: str, file: str, line: int | None) ->
     return None
 
 
-def _apply_bastion_group(raw: RawInventory, hosts: dict[str, Host]) -> None:
-    """kubespray's `[bastion]` group: its one host is the way in to every other host."""
+def _ssh_config_path(cluster: dict[str, Any], base: Path, file: str) -> Path | None:
+    """`cluster.ssh_config` (relative to the inventory), else None: ~/.ssh/config if there is one."""
+    value = cluster.get("ssh_config")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"cluster.ssh_config must be a file path, not {value!r}", file=file)
+    return Path(resolve_key(value, base))
+
+
+def _apply_bastion_group(raw: RawInventory, hosts: dict[str, Host]) -> set[str]:
+    """kubespray's `[bastion]` group: its one host is the way in to every other host.
+
+    Returns the hosts told to take no jump host (`bastion: none`, ProxyJump=none).
+    """
     group = raw.groups.get(BASTION_GROUP)
     members = [h for h in group.hosts if h in hosts] if group and raw.dialect != "native" else []
     if len(members) > 1:
@@ -157,10 +177,13 @@ def _apply_bastion_group(raw: RawInventory, hosts: dict[str, Host]) -> None:
         if bastion.bastion is not None:
             raise InputError(f"bastion host {bastion.name!r} is itself reached through a jump host; "
                              f"k8sboot follows one", file=raw.file, line=raw.hosts[bastion.name].line)
+    direct: set[str] = set()
     for host in hosts.values():
-        direct = host.vars.pop(EXPLICITLY_DIRECT, False)
-        if bastion is not None and host.bastion is None and not direct:
+        if host.vars.pop(EXPLICITLY_DIRECT, False):
+            direct.add(host.name)
+        elif bastion is not None and host.bastion is None:
             host.bastion = Bastion(bastion.address or "", bastion.port, bastion.user, bastion.key)
+    return direct
 
 
 def resolve_key(key: str, base: Path) -> str:

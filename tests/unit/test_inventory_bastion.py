@@ -156,3 +156,45 @@ all:
 """))
     assert inv.hosts["n1"].bastion == Bastion("203.0.113.5", 22, "ops", None)
     assert "ansible_ssh_common_args" not in inv.hosts["n1"].vars
+
+
+def test_ssh_config_fills_what_the_inventory_leaves_out(tmp_path: Path) -> None:
+    key = tmp_path / "id_cfg"
+    key.write_text("not read here")
+    write(tmp_path, "ssh_config", f"""
+Host jump
+    HostName 203.0.113.9
+    User ops
+    Port 2200
+
+Host web1
+    HostName 10.1.0.21
+    User alice
+    Port 2222
+    IdentityFile {key}
+    ProxyJump jump
+
+Host *
+    User bob
+""")
+    inv = load_inventory(write(tmp_path, "inv.yml", """
+cluster: {ssh_config: ssh_config}
+hosts:
+  web1: {address: web1, groups: [etcd, control_plane, nodes]}
+  web2: {address: 10.1.0.22, user: root, port: 22, groups: [nodes]}
+"""))
+    web1, web2 = inv.hosts["web1"], inv.hosts["web2"]
+    assert (web1.address, web1.user, web1.port, web1.key) == ("10.1.0.21", "alice", 2222, str(key))
+    # the jump host's own entry applies too, as with OpenSSH
+    assert web1.bastion == Bastion("203.0.113.9", 2200, "ops", str(key))
+    # the inventory wins where both say something; `Host *` fills the rest
+    assert (web2.address, web2.user, web2.port, web2.bastion) == ("10.1.0.22", "root", 22, None)
+
+
+def test_missing_ssh_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nope"):
+        load_inventory(write(tmp_path, "inv.yml", """
+cluster: {ssh_config: nope}
+hosts:
+  web1: {address: 10.1.0.21, groups: [etcd, control_plane, nodes]}
+"""))
