@@ -20,7 +20,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 
 from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy, Notify
 from k8sboot.health.results import HealthWarning
-from k8sboot.inventory.model import Host
+from k8sboot.inventory.model import Bastion, Host
 
 
 def _warn(message: str) -> None:
@@ -34,27 +34,32 @@ class PinnedParamikoBackend(ParamikoBackend):
     NAME = "k8sboot-paramiko"
 
     def __init__(self, hostspec: str, *args: Any, known_hosts: KnownHosts,
-                 host_name: str | None = None, **kwargs: Any):
+                 host_name: str | None = None, bastion: Bastion | None = None,
+                 become_password: str | None = None, **kwargs: Any):
         self.known_hosts = known_hosts
         self.host_name = host_name  # the inventory name, for messages
+        self.bastion = bastion
+        self._become_password = become_password
+        self._sudo_password: bytes | None = None  # set once sudo is known to want it
+        self._bastion_client: paramiko.SSHClient | None = None
         super().__init__(hostspec, *args, **kwargs)
 
-    @functools.cached_property
-    def client(self) -> paramiko.SSHClient:
-        address, port = self.host.name, int(self.host.port or 22)
-        policy = KnownHostsPolicy(self.known_hosts, self.host_name or address, address, port)
+    def _connect(self, name: str, address: str, port: int, user: str | None, key: str | None,
+                 sock: paramiko.Channel | None = None) -> paramiko.SSHClient:
+        policy = KnownHostsPolicy(self.known_hosts, name, address, port)
         client = paramiko.SSHClient()  # no host keys of its own: the policy sees every key
         client.set_missing_host_key_policy(policy)
         try:
             client.connect(
                 hostname=address,
                 port=port,
-                username=self.host.user,
-                key_filename=self.ssh_identity_file,
+                username=user,
+                key_filename=key,
                 timeout=self.timeout,
                 banner_timeout=self.timeout,
                 auth_timeout=self.timeout,
                 transport_factory=policy.transport,
+                sock=sock,
             )
         except BaseException:
             client.close()  # a refused key leaves the transport open otherwise
@@ -64,11 +69,56 @@ class PinnedParamikoBackend(ParamikoBackend):
             transport.set_keepalive(15)
         return client
 
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:
+        address, port = self.host.name, int(self.host.port or 22)
+        sock = None
+        if self.bastion is not None:
+            # through the jump host, as k8sboot's own connections go (connection/ssh.py)
+            b = self.bastion
+            self._bastion_client = self._connect(f"bastion {b.address}", b.address, b.port, b.user, b.key)
+            jump = self._bastion_client.get_transport()
+            assert jump is not None
+            sock = jump.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=self.timeout)
+        client = self._connect(self.host_name or address, address, port, self.host.user,
+                               self.ssh_identity_file, sock)
+        if self._become_password is not None and self.sudo:
+            # fed to sudo -S only where sudo asks for it: else the command would read it
+            _, out, _ = client.exec_command("sudo -n true", timeout=self.timeout)
+            if out.channel.recv_exit_status() != 0:
+                self._sudo_password = self._become_password.encode() + b"\n"
+        return client
+
+    def close(self) -> None:
+        """The host's connection and the one to its bastion, if they were opened."""
+        client = self.__dict__.get("client")
+        if client is not None:
+            client.close()
+        if self._bastion_client is not None:
+            self._bastion_client.close()
+
     def get_sudo_command(self, command: str, sudo_user: str | None) -> str:
-        # -n: fail at once instead of waiting for a password nobody can type
+        # -n: fail at once instead of waiting for a password nobody can type; with a
+        # password: read from stdin (-S), always asked (-k), no prompt text (-p '')
+        if self._become_password is not None:
+            self.client  # noqa: B018 - connects, and learns whether sudo wants the password
+        sudo = "sudo -k -S -p ''" if self._sudo_password else "sudo -n"
         if sudo_user is None:
-            return self.quote("sudo -n /bin/sh -c %s", command)
-        return self.quote("sudo -n -u %s /bin/sh -c %s", sudo_user, command)
+            return self.quote(f"{sudo} /bin/sh -c %s", command)
+        return self.quote(f"{sudo} -u %s /bin/sh -c %s", sudo_user, command)
+
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        if not (self._sudo_password and command.startswith(b"sudo -k -S")):
+            return super()._exec_command(command)
+        transport = self.client.get_transport()
+        assert transport is not None
+        chan = transport.open_session()
+        chan.exec_command(command)
+        chan.sendall(self._sudo_password)
+        chan.shutdown_write()
+        stdout = b"".join(chan.makefile("rb"))
+        stderr = b"".join(chan.makefile_stderr("rb"))
+        return chan.recv_exit_status(), stdout, stderr
 
 
 def _hostspec(host: Host) -> str:
@@ -98,6 +148,8 @@ def testinfra_host(
         known_hosts=known_hosts,
         host_name=host.name,
         sudo=host.become and host.user != "root",
+        bastion=host.bastion,
+        become_password=host.become_password,
     )
     ti_host = testinfra.host.Host(backend)
     backend.set_host(ti_host)

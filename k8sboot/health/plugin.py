@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import testinfra.host
 
+from k8sboot.connection.known_hosts import KnownHosts
+from k8sboot.connection.pool import ConnectionPool
 from k8sboot.health.hosts import testinfra_host
 from k8sboot.health.results import CheckResult, HealthWarning, check_label, finish, merge_outcome
 from k8sboot.inventory.model import Host, Inventory
@@ -112,9 +114,7 @@ class VerifyPlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         for h in self._hosts.values():
-            client = h.backend.__dict__.get("client")  # only close connections that were opened
-            if client is not None:
-                client.close()
+            h.backend.close()  # only the connections that were opened
 
     def final_results(self) -> list[CheckResult]:
         out = sorted(self.results.values(), key=lambda r: r.order)
@@ -163,6 +163,13 @@ class VerifyPlugin:
         path: Path = self.state.admin_kubeconfig
         if not path.exists():
             pytest.fail(f"no admin kubeconfig at {path}: run `k8sboot up` first")
-        api = api_client(path)
-        yield api
-        api.close()
+        from k8sboot.plan import apiserver_urls
+
+        # k8sboot's own connections reach the API of hosts behind a bastion (connection/reach.py)
+        with ConnectionPool(KnownHosts(self.state.known_hosts), self.connect_timeout) as pool:
+            for host in self.inventory.hosts.values():
+                if host.address:
+                    pool.get(host)
+            api = api_client(path, apiserver_urls(self.inventory), pool.reach)
+            yield api
+            api.close()

@@ -195,13 +195,19 @@ def test_3_up_through_the_bastion_from_a_kubespray_ini_inventory(net: Net):
         assert address in known, known
 
 
-def test_4_the_native_inventory_describes_the_same_cluster_nothing_changes(net: Net):
+def test_4_verify_checks_the_hosts_behind_the_bastion(net: Net):
+    r = net.k8sboot("verify", "-i", str(net.ini_inventory()), password=PASSWORD)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert PASSWORD not in r.stdout + r.stderr
+
+
+def test_5_the_native_inventory_describes_the_same_cluster_nothing_changes(net: Net):
     r = net.k8sboot("up", "-i", str(net.native_inventory()), password=PASSWORD)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert {h: c["changed"] for h, c in recap(r.stdout).items()} == {n: 0 for n in INNER}, r.stdout[-3000:]
 
 
-def test_5_a_wrong_password_is_refused_before_any_change(net: Net):
+def test_6_a_wrong_password_is_refused_before_any_change(net: Net):
     r = net.k8sboot("up", "-i", str(net.native_inventory()), password="not it")
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
