@@ -140,7 +140,7 @@ def read_api(state: ClusterState, servers: list[str] | None = None, reach: Reach
     from k8sboot.cluster_api import api_client
 
     api = api_client(state.admin_kubeconfig, servers or (), reach)
-    out["url"] = api.configuration.host
+    out["url"] = reach.server_of(api.configuration.host)
     try:
         # raw JSON: exactly what the API says, no client model in between
         raw = client.VersionApi(api).get_code(_preload_content=False, _request_timeout=API_TIMEOUT)

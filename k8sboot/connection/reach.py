@@ -38,6 +38,17 @@ class Reach:
                 self._forwards[(host, port)] = forward
         return urlunsplit(parts._replace(netloc=f"127.0.0.1:{forward.port}"))
 
+    def server_of(self, url: str) -> str:
+        """The URL a local forward stands for (for messages); any other URL as it is."""
+        parts = urlsplit(url)
+        if parts.hostname == "127.0.0.1":
+            with self._lock:
+                for (host, port), forward in self._forwards.items():
+                    if forward.port == parts.port:
+                        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                        return urlunsplit(parts._replace(netloc=netloc))
+        return url
+
     def answers(self, url: str, timeout: float = 1.5) -> bool:
         """Whether the server of `url` accepts a TCP connection (through its bastion if it has one)."""
         try:

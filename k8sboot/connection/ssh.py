@@ -290,9 +290,9 @@ class SSHConnection:
     def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float) -> CommandResult:
         # coreutils `timeout` (its own process group) enforces the deadline on the host too
         wrapped = f"timeout -k 5 {limit:g} sh -c {shlex.quote(cmd)}"
+        chan = self._channel()  # connects first: that is when sudo's needs are learned
         sudo, password = self._sudo() if use_sudo else ("", b"")
         full = sudo_wrap(wrapped, sudo) if use_sudo else wrapped
-        chan = self._channel()
         deadline = time.monotonic() + limit + KILL_GRACE
         try:
             chan.exec_command(full)
@@ -353,8 +353,9 @@ class SSHConnection:
             shell = self._shells.get(use_sudo)
             if shell is None or not shell.alive:
                 # sh, not bash: dash starts in a millisecond; commands needing bash say so
+                chan = self._channel()  # connects first: that is when sudo's needs are learned
                 sudo, password = self._sudo() if use_sudo else ("", b"")
-                shell = RemoteShell(self._channel(), f"{sudo} sh" if use_sudo else "sh",
+                shell = RemoteShell(chan, f"{sudo} sh" if use_sudo else "sh",
                                     self._kill_tree(use_sudo), preamble=password)
                 self._shells[use_sudo] = shell
             try:

@@ -185,6 +185,9 @@ def test_3_up_through_the_bastion_from_a_kubespray_ini_inventory(net: Net):
     status = json.loads(s.stdout)
     assert {n["name"]: n["ready"] for n in status["nodes"]} == {n: True for n in INNER}
     assert all(isinstance(n["nodeInfo"]["kubeletVersion"], str) for n in status["nodes"])
+    assert status["api"]["url"] == f"https://{net.hosts['bas-cp1'].address}:6443"  # the server, not the tunnel
+    for host in status["hosts"]:  # bas-n2's `systemctl is-active` ran through sudo with the password
+        assert host["services"] and set(host["services"].values()) == {"active"}, host
     # the password shows nowhere: output, state directory
     assert PASSWORD not in r.stdout + r.stderr + s.stdout + s.stderr
     grep = subprocess.run(["grep", "-rlF", PASSWORD, str(net.home / "clusters")], capture_output=True, text=True)

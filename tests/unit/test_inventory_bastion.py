@@ -198,3 +198,34 @@ cluster: {ssh_config: nope}
 hosts:
   web1: {address: 10.1.0.21, groups: [etcd, control_plane, nodes]}
 """))
+
+
+def test_become_password_from_the_environment_or_asked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from k8sboot.commands import context
+
+    inv_path = write(tmp_path, "inv.yml", f"""
+cluster: {{state_dir: {tmp_path / 'state'}}}
+hosts:
+  a: {{address: 10.1.0.21, user: admin, become: true, groups: [etcd, control_plane, nodes]}}
+  b: {{address: 10.1.0.22, user: admin, become: true, groups: [nodes],
+      vars: {{ansible_become_password: own}}}}
+""")
+    args = argparse.Namespace(inventory=str(inv_path), ask_become_pass=False)
+    monkeypatch.setenv("K8SBOOT_BECOME_PASSWORD", "from-env")
+    hosts = context.build_context(args).inventory.hosts
+    assert (hosts["a"].become_password, hosts["b"].become_password) == ("from-env", "own")
+
+    # -K without a terminal: one clear error, not a prompt nobody can answer
+    args.ask_become_pass = True
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(InputError, match="K8SBOOT_BECOME_PASSWORD"):
+        context.build_context(args)
+
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or "typed")
+    hosts = context.build_context(args).inventory.hosts
+    assert (hosts["a"].become_password, hosts["b"].become_password) == ("typed", "own")
+    assert len(asked) == 1
