@@ -211,9 +211,7 @@ def gather(
 ) -> dict[str, Any]:
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())
-    for h in hosts:  # known before the clients below ask how to reach an address
-        if h.address:
-            pool.get(h)
+    pool.know(hosts)  # before the clients below ask how to reach an address
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
         api_future = ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
         etcd_future = ex.submit(read_etcd, inventory, state, pool.reach)

@@ -36,6 +36,7 @@ from k8sboot.etcd import (
     quorum_report,
 )
 from k8sboot.etcd.report import NOT_ASKED, NOT_STARTED
+from k8sboot.connection.reach import Reach
 from k8sboot.etcd.snapshot import default_snapshot_path, take_snapshot
 from k8sboot.inventory.model import Inventory
 from k8sboot.phases.sequences import etcd_restore_phases
@@ -153,15 +154,15 @@ def summary_markup(report: QuorumReport) -> str:
 
 
 # -- I/O --------------------------------------------------------------------------
-def _gather(endpoints: Sequence[str], tls: EtcdTLS, timeout: float
+def _gather(endpoints: Sequence[str], tls: EtcdTLS, timeout: float, reach: Reach
             ) -> tuple[list[MemberStatus], list[Member], str | None]:
     """Every endpoint's status, then the member list from one that answered."""
-    statuses = EtcdClient(endpoints, tls, timeout).statuses()
+    statuses = EtcdClient(endpoints, tls, timeout, reach).statuses()
     answering = [s.endpoint for s in statuses if s.member_id is not None]
     if not answering:
         return statuses, [], "no member answered"
     try:
-        return statuses, EtcdClient(answering, tls, timeout).members(), None
+        return statuses, EtcdClient(answering, tls, timeout, reach).members(), None
     except K8sbootError as exc:  # a member that answers status may still refuse the list
         return statuses, [], str(exc)
 
@@ -169,8 +170,10 @@ def _gather(endpoints: Sequence[str], tls: EtcdTLS, timeout: float
 def status(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     names = etcd_endpoints(ctx.inventory)
-    statuses, members, members_error = _gather(list(names), local_tls(ctx.state.pki_dir),
-                                               args.timeout)
+    with ctx.pool() as pool:  # members behind a bastion are asked through it
+        pool.know(list(ctx.inventory.hosts.values()))
+        statuses, members, members_error = _gather(list(names), local_tls(ctx.state.pki_dir),
+                                                   args.timeout, pool.reach)
     rows = status_rows(statuses, members, names)
     report = quorum_report(statuses, members, names)
     if getattr(args, "output", "table") == "json":
@@ -192,7 +195,9 @@ def snapshot(args: argparse.Namespace) -> int:
             dest = dest / default_snapshot_path(dest, ctx.inventory.name).name
     else:
         dest = default_snapshot_path(ctx.state.ensure().root, ctx.inventory.name)
-    taken = take_snapshot(names, local_tls(ctx.state.pki_dir), dest, args.timeout)
+    with ctx.pool() as pool:
+        pool.know(list(ctx.inventory.hosts.values()))
+        taken = take_snapshot(names, local_tls(ctx.state.pki_dir), dest, args.timeout, pool.reach)
     role = "the leader" if taken.from_leader else "not the leader"
     ui.console.print(f"snapshot of etcd in [bold]{escape(ctx.inventory.name)}[/] from "
                      f"{escape(taken.member)} ({role}): {escape(str(taken.path))}")

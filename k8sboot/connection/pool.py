@@ -48,6 +48,13 @@ class ConnectionPool:
             self._conns[host.name] = conn
         return conn
 
+    def know(self, hosts: list[Host]) -> ConnectionPool:
+        """Learn how each host is reached, without connecting: what `reach` needs for its addresses."""
+        for host in hosts:
+            if host.address:
+                self.get(host)
+        return self
+
     def _bastion(self, bastion: Bastion) -> SSHConnection:
         conn = self._bastions.get(bastion)
         if conn is None:

@@ -167,9 +167,7 @@ class VerifyPlugin:
 
         # k8sboot's own connections reach the API of hosts behind a bastion (connection/reach.py)
         with ConnectionPool(KnownHosts(self.state.known_hosts), self.connect_timeout) as pool:
-            for host in self.inventory.hosts.values():
-                if host.address:
-                    pool.get(host)
+            pool.know(list(self.inventory.hosts.values()))
             api = api_client(path, apiserver_urls(self.inventory), pool.reach)
             yield api
             api.close()

@@ -202,6 +202,9 @@ def test_4_verify_checks_the_hosts_behind_the_bastion(net: Net):
     r = net.k8sboot("verify", "-i", str(net.ini_inventory()), password=PASSWORD)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert PASSWORD not in r.stdout + r.stderr
+    e = net.k8sboot("etcd", "status", "-i", str(net.ini_inventory()), "-o", "json")
+    assert e.returncode == 0, e.stdout + e.stderr
+    assert json.loads(e.stdout)["quorum"]["healthy"] == 1, e.stdout
 
 
 def test_5_the_native_inventory_describes_the_same_cluster_nothing_changes(net: Net):
