@@ -59,6 +59,6 @@ def load_role(name: str, search_dirs: list[Path], known_modules: set[str]) -> Ro
         name=name,
         path=path,
         tasks=parse_tasks(_read_yaml(tasks_file), tasks_file, known_modules),
-        handlers=parse_tasks(_read_yaml(handlers_file), handlers_file, known_modules),
+        handlers=parse_tasks(_read_yaml(handlers_file), handlers_file, known_modules, handlers=True),
         defaults=defaults,
     )

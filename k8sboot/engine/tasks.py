@@ -27,9 +27,11 @@ from k8sboot.errors import InputError
 
 KEYWORDS = {
     "name", "when", "loop", "notify", "register", "become", "tags",
-    "changed_when", "failed_when", "ignore_errors", "args", "listen", "no_log",
+    "changed_when", "failed_when", "ignore_errors", "args", "no_log",
     "until", "retries", "delay", "timeout",
 }
+# Ansible knows `listen` on handlers only: on a task it is an unknown module
+HANDLER_KEYWORDS = KEYWORDS | {"listen"}
 FREE_FORM_MODULES = {"command", "shell", "meta"}
 # `meta: flush_handlers` is run by the runner itself: it is not a module on the host
 META_ACTIONS = {"flush_handlers"}
@@ -78,18 +80,22 @@ def keyword_bool(value: Any, key: str, where: str, file: str) -> bool:
     raise InputError(f"{where}: {key} must be a boolean (true/false, yes/no), got {value!r}", file=file)
 
 
-def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task:
+def parse_task(raw: Any, file: str, index: int, known_modules: set[str], handler: bool = False) -> Task:
     if not isinstance(raw, dict):
         raise InputError(f"task {index + 1} is not a mapping", file=file)
+    keywords = HANDLER_KEYWORDS if handler else KEYWORDS
     modules = []
     for key in raw:
-        if key in KEYWORDS:
+        if key in keywords:
             continue
+        if key == "listen":
+            raise InputError(f"task {index + 1} ({raw.get('name', '?')}): `listen` is for handlers only "
+                             "(handlers/main.yml); a task notifies a handler by its name or topic", file=file)
         short = key.removeprefix("ansible.builtin.")
         if short == "systemd_service":
             short = "systemd"
         if short not in known_modules and short != "meta":
-            hint = difflib.get_close_matches(short, sorted(known_modules | KEYWORDS), n=1)
+            hint = difflib.get_close_matches(short, sorted(known_modules | keywords), n=1)
             did = f"; did you mean {hint[0]!r}?" if hint else ""
             raise InputError(
                 f"task {index + 1} ({raw.get('name', '?')}): unknown keyword or module {key!r}{did} "
@@ -118,6 +124,12 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
     if not isinstance(extra, dict):
         raise InputError(f"task {index + 1}: `args` must be a mapping", file=file)
     args = {**args, **extra}
+    # as Ansible's command module: argv is command's alone, and never beside a command line
+    if module == "shell" and "argv" in args:
+        raise InputError(f"task {index + 1}: shell takes a command line (`cmd` or free form), not `argv`; "
+                         "use command for an argument list", file=file)
+    if module == "command" and args.get("cmd") and args.get("argv"):
+        raise InputError(f"task {index + 1}: command takes `cmd` (or free form) or `argv`, not both", file=file)
     where = f"task {index + 1} ({raw.get('name', '?')})"
     become = raw.get("become")
     return Task(
@@ -144,9 +156,9 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str]) -> Task
     )
 
 
-def parse_tasks(raw: Any, file: Path | str, known_modules: set[str]) -> list[Task]:
+def parse_tasks(raw: Any, file: Path | str, known_modules: set[str], handlers: bool = False) -> list[Task]:
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise InputError("a task file must hold a list of tasks", file=str(file))
-    return [parse_task(t, str(file), i, known_modules) for i, t in enumerate(raw)]
+    return [parse_task(t, str(file), i, known_modules, handler=handlers) for i, t in enumerate(raw)]

@@ -57,15 +57,24 @@ def test_when_accepts_bare_expressions_and_lists(tmp_path):
 
 @pytest.mark.parametrize(
     "a,b,op,expected",
-    [("v1.20.2", "1.24", "<", True), ("1.27.0", "1.27", ">=", True), ("v1.20.2", "1.20.2", "==", True),
-     ("3.4.23", "3.5", "lt", True), ("1.9", "1.10", "<", True)],
+    [("1.20.2", "1.24", "<", True), ("1.27.0", "1.27", ">=", True), ("1.20.2", "1.20.2", "==", True),
+     ("3.4.23", "3.5", "lt", True), ("1.9", "1.10", "<", True),
+     # Ansible's loose versions: a longer version is the greater, no zero padding
+     ("1.27", "1.27.0", "==", False)],
 )
 def test_version_test_compares_numerically(a, b, op, expected):
     assert version_test(a, b, op) is expected
 
 
+def test_version_test_rejects_a_leading_v_as_ansible_does():
+    # LooseVersion('v1.20.2') starts with the word 'v': Ansible cannot order it against 1.24
+    with pytest.raises(jinja2.TemplateError, match="regex_replace"):
+        version_test("v1.20.2", "1.24", "<")
+
+
 def test_version_test_in_templates(tmp_path):
-    t = make(tmp_path, {"k.j2": "{% if v is version('1.24', '<') %}--container-runtime=remote{% endif %}"})
+    t = make(tmp_path, {"k.j2": "{% if v | regex_replace('^v', '') is version('1.24', '<') %}"
+                                "--container-runtime=remote{% endif %}"})
     assert t.render_file("k.j2", {"v": "v1.20.2"}) == "--container-runtime=remote"
     assert t.render_file("k.j2", {"v": "v1.27.1"}) == ""
 
@@ -76,3 +85,4 @@ def test_ansible_filters(tmp_path):
     assert t.render_value("{{ 'no' | bool }}", {}) is False
     assert t.render_value("{{ x | to_json }}", {"x": {"a": 1}}) == '{"a": 1}'
     assert t.render_value("{{ x | to_nice_yaml }}", {"x": {"a": 1}}) == "a: 1\n"
+    assert t.render_value("{{ x | to_nice_yaml }}", {"x": {"b": {"c": 1}, "a": 2}}) == "a: 2\nb:\n    c: 1\n"

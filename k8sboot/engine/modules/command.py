@@ -56,6 +56,7 @@ def _run(ctx: ModuleContext, args: dict[str, Any], use_shell: bool) -> ModuleRes
                         else f"non-zero return code {r.rc}")
 
 
-_ARGS = frozenset({"cmd", "argv", "creates", "removes", "chdir"})
-COMMAND = ModuleSpec("command", lambda c, a: _run(c, a, False), _ARGS)
+_ARGS = frozenset({"cmd", "creates", "removes", "chdir"})
+COMMAND = ModuleSpec("command", lambda c, a: _run(c, a, False), _ARGS | {"argv"})
+# Ansible's shell has no argv (an argument list is command's)
 SHELL = ModuleSpec("shell", lambda c, a: _run(c, a, True), _ARGS)
