@@ -35,6 +35,8 @@ HANDLER_KEYWORDS = KEYWORDS | {"listen"}
 FREE_FORM_MODULES = {"command", "shell", "meta"}
 # `meta: flush_handlers` is run by the runner itself: it is not a module on the host
 META_ACTIONS = {"flush_handlers"}
+# names Jinja reads as constants or operators, never as variables
+_JINJA_NAMES = {"true", "false", "none", "True", "False", "None", "not"}
 
 
 @dataclass
@@ -131,6 +133,12 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str], handler
     if module == "command" and args.get("cmd") and args.get("argv"):
         raise InputError(f"task {index + 1}: command takes `cmd` (or free form) or `argv`, not both", file=file)
     where = f"task {index + 1} ({raw.get('name', '?')})"
+    register = raw.get("register")
+    # Ansible's rule for variable names (a register is one)
+    if register is not None and not (isinstance(register, str) and register.isidentifier()
+                                     and register.isascii() and register not in _JINJA_NAMES):
+        raise InputError(f"{where}: register {register!r} is not a valid variable name (letters, digits "
+                         "and underscores, not starting with a digit)", file=file)
     become = raw.get("become")
     return Task(
         name=str(raw.get("name") or f"{module} #{index + 1}"),
@@ -141,7 +149,7 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str], handler
         when=raw.get("when"),
         loop=raw.get("loop"),
         notify=_as_list(raw.get("notify")),
-        register=raw.get("register"),
+        register=register,
         become=None if become is None else keyword_bool(become, "become", where, file),
         tags=_as_list(raw.get("tags")),
         changed_when=raw.get("changed_when"),

@@ -299,6 +299,12 @@ def test_shell_takes_no_argv_and_command_not_both(raw):
         parse_task(raw, "f", 0, KNOWN)
 
 
+@pytest.mark.parametrize("name", ["etcd-unit", "1st", "none", "é"])
+def test_register_must_be_a_variable_name(name):
+    with pytest.raises(InputError, match="not a valid variable name"):
+        parse_task({"name": "t", "ansible.builtin.command": "true", "register": name}, "f", 0, KNOWN)
+
+
 def test_command_takes_argv():
     task = parse_task({"name": "t", "ansible.builtin.command": {"argv": ["echo", "hi"]}}, "f", 0, KNOWN)
     assert task.args == {"argv": ["echo", "hi"]}
