@@ -116,7 +116,9 @@ def test_uri_reports_the_status_the_host_saw(tmp_path):
                                    {"url": "https://127.0.0.1:6443/readyz", "status_code": 200,
                                     "return_content": True}, "register": "r"},
                                   {"name": "broken", "ansible.builtin.uri": {"url": "https://x/broken"}}])
-    answers = {r"python3 -c .*readyz": CommandResult("", 0, json.dumps({"status": 200, "content": "ok"}), ""),
+    # a GET goes through curl; a host without curl (exit 127) is asked with python3
+    answers = {r"curl .*readyz": CommandResult("", 0, "ok\n__k8sboot_status=200", ""),
+               r"curl .*broken": CommandResult("", 127, "", ""),
                r"python3 -c .*broken": CommandResult("", 0, "not json at all", "")}
     result, rec = run_play(roles, ["r"], {"h1": FakeHost("h1", answers=answers)})
     assert rec.statuses("h1")["ready"] == OK
