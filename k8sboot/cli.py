@@ -260,6 +260,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("run_roles"))
 
     p = sub.add_parser(
+        "export", help="write an Ansible playbook that does what `up` does", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Write DIR: site.yml, ansible.cfg, host_vars/, roles/, templates/ and files/ (the PKI\n"
+                    "and image archives, made here as `up` makes them), so that ansible-playbook brings\n"
+                    "the hosts to what `k8sboot up` would (and `up` afterwards changes nothing).\n"
+                    "No host is contacted: facts are assumed (VMs or machines, unless --in-containers).\n"
+                    "Binaries are not copied: host_vars name them where they are on this machine.\n"
+                    "A native inventory is also written as DIR/inventory.yml in Ansible's format;\n"
+                    "an Ansible/kubespray inventory is given to ansible-playbook as it is.",
+    )
+    p.add_argument("dir", metavar="DIR", help="the directory to write (new or empty, unless --force)")
+    _inventory_arg(p)
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty DIR, replacing what an earlier export wrote (other files stay)")
+    p.add_argument("--in-containers", action="store_true",
+                   help="the hosts are system containers (containerd's restrict_oom_score_adj on, the "
+                        "kubelet's protectKernelDefaults off); default: VMs or machines")
+    p.add_argument("--no-host-key-checking", action="store_true",
+                   help="ansible.cfg with host_key_checking = False (default: Ansible checks host keys)")
+    p.add_argument("--templates", action="append", metavar="DIR",
+                   help="a directory of templates searched before the shipped ones (repeatable)")
+    p.add_argument("--roles-path", action="append", metavar="DIR",
+                   help="a directory of roles searched before the shipped ones (repeatable)")
+    p.set_defaults(func=_lazy("export"))
+
+    p = sub.add_parser(
         "image", help="build the VM base image", formatter_class=_Formatter,
         description="Build the base image the libvirt provider boots (Debian bookworm from the\n"
                     "package mirror, no download of cloud images). Cached under ~/.cache/k8sboot;\n"

@@ -1,0 +1,43 @@
+"""Each host's vars as ansible-playbook must see them: the plan's, the inventory's, the routes'.
+
+k8sboot hands a role `plan.vars_for_host(host)`: the plan's vars with the
+inventory's own (already resolved: all < group < host < -e) on top. Written
+as host_vars beside the playbook they outrank the inventory's group and host
+vars in Ansible too, so both tools see one value per var whatever the
+inventory's layering. Left out: the connection settings (ansible_host,
+ansible_user, ansible_become, ansible_ssh_*, a bastion), which stay the
+inventory's business: ansible-playbook reads them from the inventory it is
+given, where the user may change them without exporting again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sboot.cluster_layout import NODES
+from k8sboot.export.files import ExportedFiles, rewrite_file_vars
+from k8sboot.inventory.model import Host
+from k8sboot.inventory.raw import BASTION_VAR
+from k8sboot.plan import ClusterPlan, node_ip
+
+# the plan's stand-ins for Ansible facts: the roles read them, so they stay
+PLAN_FACTS = frozenset({"ansible_virtualization_type", "ansible_virtualization_role"})
+
+
+def is_connection_var(name: str) -> bool:
+    return (name.startswith("ansible_") and name not in PLAN_FACTS) or name == BASTION_VAR
+
+
+def pod_routes(plan: ClusterPlan, host: Host) -> list[dict[str, str]]:
+    """What the pod_routes phase gives a node (phases/pod_routes.py): a route to every other
+    node's pod CIDR via that node's address, from the plan's allocation."""
+    return [{"cidr": cidr, "via": node_ip(other)} for other in plan.nodes
+            if other.name != host.name and (cidr := plan.pod_cidrs.get(other.node_name))]
+
+
+def host_vars(plan: ClusterPlan, host: Host, files: ExportedFiles) -> dict[str, Any]:
+    out = {k: v for k, v in plan.vars_for_host(host).items() if not is_connection_var(k)}
+    out = rewrite_file_vars(out, files)
+    if host.in_group(NODES):
+        out["pod_routes"] = pod_routes(plan, host)  # as the phase does: over any inventory value
+    return out
