@@ -110,9 +110,9 @@ def nodes_ready_tasks(plan: ClusterPlan) -> tuple[dict[str, Any], list[dict[str,
     node_url = "{{ k8sboot_api }}/api/v1/nodes/{{ item.name }}"
     result_url = "{{ k8sboot_api }}/api/v1/nodes/{{ item.item.name }}"
     merge_patch = {"Content-Type": "application/merge-patch+json"}
-    # defaults at every level: a failed look (the apiserver restarting) has no body, and is retried
-    ready = ("((((k8sboot_node_ready.json | default({})).status | default({})).conditions | default([]))"
-             " | selectattr('type', 'equalto', 'Ready') | map(attribute='status') | list) == ['True']")
+    # Ansible's undefined chains: a failed look (the apiserver restarting) has no body, and is retried
+    ready = ("(k8sboot_node_ready.json.status.conditions | default([]) | selectattr('type', '==', 'Ready')"
+             " | map(attribute='status') | list) == ['True']")
     tasks: list[dict[str, Any]] = [
         {"name": "Wait until every node has registered",
          "ansible.builtin.uri": {"url": node_url, "status_code": [200, 404]},

@@ -1,7 +1,7 @@
 """DIR/site.yml: `k8sboot up`'s steps on the hosts, as plays in its order.
 
 etcd, control plane, rbac, nodes, wait for nodes Ready, pod network routes
-(phases/sequences.py). Every play:
+(phases/sequences.py; the plays are named after those phases). Every play:
 - one role only: k8sboot's `meta: flush_handlers` flushes the handlers of
   the role it is in; Ansible's flushes the whole play's;
 - gather_facts: false: the roles need no facts, and gathered ones would
@@ -49,13 +49,13 @@ def plays(plan: ClusterPlan, known_groups: set[str]) -> list[dict[str, Any]]:
         return _play(title, [first], first.name, vars={**settings["vars"], **play_vars},
                      module_defaults=settings["module_defaults"], tasks=tasks)
 
-    out = role_play("etcd", layout.ETCD, "etcd")
-    out += role_play("control plane", layout.CONTROL_PLANE, "control_plane")
-    out.append(api_play("rbac", api_steps.rbac_tasks()))
+    out = role_play("Etcd", layout.ETCD, "etcd")
+    out += role_play("Control plane", layout.CONTROL_PLANE, "control_plane")
+    out.append(api_play("RBAC: apiserver -> kubelet", api_steps.rbac_tasks()))
     if plan.nodes:
-        out += role_play("nodes", layout.NODES, "node")
-        out.append(api_play("wait for nodes Ready", api_steps.nodes_ready_tasks(plan)))
-        out += role_play("pod network routes", layout.NODES, "pod_routes")
+        out += role_play("Nodes", layout.NODES, "node")
+        out.append(api_play("Wait for nodes Ready", api_steps.nodes_ready_tasks(plan)))
+        out += role_play("Pod network routes", layout.NODES, "pod_routes")
     return out
 
 

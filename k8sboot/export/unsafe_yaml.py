@@ -22,9 +22,18 @@ class Unsafe(str):
     """A string written as `!unsafe '...'`."""
 
 
-class _Dumper(yaml.SafeDumper):
+class _IndentedDumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint (ansible-lint) wants them; no aliases."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
     def ignore_aliases(self, data: Any) -> bool:
         return True  # a value shared by two vars is written twice: no &id001 for a reader to chase
+
+
+class _Dumper(_IndentedDumper):
+    pass
 
 
 def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
@@ -34,9 +43,8 @@ def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
 _Dumper.add_representer(Unsafe, _represent_unsafe)
 
 
-class _PlainDumper(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+class _PlainDumper(_IndentedDumper):
+    pass
 
 
 def looks_like_template(value: str) -> bool:

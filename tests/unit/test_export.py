@@ -172,8 +172,8 @@ def test_native_export_layout_and_summary(env: Path, capsys: pytest.CaptureFixtu
     assert "pipelining = True" in cfg and "host_key_checking = True" in cfg and "roles_path = roles" in cfg
     assert int(cfg.split("forks = ")[1].split()[0]) >= 3
     plays = site(dest)
-    assert [p["name"] for p in plays] == ["etcd", "control plane", "rbac", "nodes", "wait for nodes Ready",
-                                          "pod network routes"]
+    assert [p["name"] for p in plays] == ["Etcd", "Control plane", "RBAC: apiserver -> kubelet", "Nodes",
+                                          "Wait for nodes Ready", "Pod network routes"]
     for play in plays:
         assert play["gather_facts"] is False and play["become"] is True  # the user is debian
         assert len(play.get("roles", [])) <= 1  # handlers flush per role, as k8sboot's do
