@@ -56,7 +56,8 @@ SUDO_NO_PASSWORD = "sudo -n -H"
 # the password comes first on stdin (-S), read by sudo byte by byte, so what follows it is
 # the command's own stdin; -k: always ask, so a cached credential never leaves the password
 # line unread for the command; -p '': no prompt text on stderr
-SUDO_WITH_PASSWORD = "sudo -k -S -p '' -H"
+SUDO_PASSWORD_ON_STDIN = "sudo -k -S -p ''"
+SUDO_WITH_PASSWORD = f"{SUDO_PASSWORD_ON_STDIN} -H"
 BECOME_PASSWORD_HINT = ("sudo wants a password: give it with --ask-become-pass, the environment "
                         "variable K8SBOOT_BECOME_PASSWORD, or ansible_become_password in a vars file")
 
@@ -229,7 +230,7 @@ class SSHConnection:
         if self._become_password is None:
             raise UnreachableError(self.name, self.address, self.port,
                                    f"{self.user!r}: {BECOME_PASSWORD_HINT}")
-        rc, err = rc_of("sudo -k -S -p '' true", self._become_password.encode() + b"\n")
+        rc, err = rc_of(f"{SUDO_PASSWORD_ON_STDIN} true", self._become_password.encode() + b"\n")
         if rc != 0:
             why = "sudo did not accept the become password" if "incorrect password" in err or \
                 "try again" in err.lower() else f"sudo refused: {err.strip() or f'exit {rc}'}"
@@ -241,6 +242,19 @@ class SSHConnection:
         if self._sudo_needs_password and self._become_password is not None:
             return SUDO_WITH_PASSWORD, self._become_password.encode() + b"\n"
         return SUDO_NO_PASSWORD, b""
+
+    def _exec(self, chan: paramiko.Channel, script: str, use_sudo: bool) -> None:
+        """Start `script` on an opened channel, through sudo when asked (its password first on stdin).
+
+        The channel is opened first: connecting is when sudo's needs are learned.
+        """
+        if not use_sudo:
+            chan.exec_command(script)
+            return
+        sudo, password = self._sudo()
+        chan.exec_command(sudo_wrap(script, sudo))
+        if password:
+            chan.sendall(password)
 
     def _sudo_hint(self, stderr: str) -> str:
         if "a password is required" in stderr:
@@ -290,15 +304,11 @@ class SSHConnection:
     def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float) -> CommandResult:
         # coreutils `timeout` (its own process group) enforces the deadline on the host too
         wrapped = f"timeout -k 5 {limit:g} sh -c {shlex.quote(cmd)}"
-        chan = self._channel()  # connects first: that is when sudo's needs are learned
-        sudo, password = self._sudo() if use_sudo else ("", b"")
-        full = sudo_wrap(wrapped, sudo) if use_sudo else wrapped
+        chan = self._channel()
         deadline = time.monotonic() + limit + KILL_GRACE
         try:
-            chan.exec_command(full)
+            self._exec(chan, wrapped, use_sudo)
             try:
-                if password:
-                    chan.sendall(password)
                 self._send(chan, stdin, deadline)
                 chan.shutdown_write()
             except (OSError, EOFError, paramiko.SSHException, TimeoutError) as e:
@@ -338,10 +348,7 @@ class SSHConnection:
             script = f"sh -c {shlex.quote(KILL_TREE)} k8sboot-kill {pid} {'now' if now else 'grace'}"
             try:
                 chan = self._channel()
-                sudo, password = self._sudo() if use_sudo else ("", b"")
-                chan.exec_command(sudo_wrap(script, sudo) if use_sudo else script)
-                if password:
-                    chan.sendall(password)
+                self._exec(chan, script, use_sudo)
                 self._drain(chan, time.monotonic() + (3 if now else 10), "kill")
                 chan.close()
             except (UnreachableError, TimeoutError, paramiko.SSHException, EOFError, OSError):

@@ -19,6 +19,7 @@ import testinfra
 from testinfra.backend.paramiko import ParamikoBackend
 
 from k8sboot.connection.known_hosts import KnownHosts, KnownHostsPolicy, Notify
+from k8sboot.connection.ssh import SUDO_PASSWORD_ON_STDIN
 from k8sboot.health.results import HealthWarning
 from k8sboot.inventory.model import Bastion, Host
 
@@ -102,13 +103,13 @@ class PinnedParamikoBackend(ParamikoBackend):
         # password: read from stdin (-S), always asked (-k), no prompt text (-p '')
         if self._become_password is not None:
             self.client  # noqa: B018 - connects, and learns whether sudo wants the password
-        sudo = "sudo -k -S -p ''" if self._sudo_password else "sudo -n"
+        sudo = SUDO_PASSWORD_ON_STDIN if self._sudo_password else "sudo -n"
         if sudo_user is None:
             return self.quote(f"{sudo} /bin/sh -c %s", command)
         return self.quote(f"{sudo} -u %s /bin/sh -c %s", sudo_user, command)
 
     def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
-        if not (self._sudo_password and command.startswith(b"sudo -k -S")):
+        if not (self._sudo_password and command.startswith(SUDO_PASSWORD_ON_STDIN.encode())):
             return super()._exec_command(command)
         transport = self.client.get_transport()
         assert transport is not None
