@@ -10,7 +10,7 @@ PY    := $(VENV)/bin/python
 LAB   := scripts/lab-netns.sh
 PYTEST_ARGS ?=
 
-.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench bench-ha bench-dev clean
+.PHONY: up test unit typecheck lab-tests deps venv binaries image lab lab-down bench bench-ha bench-dev bench-ansible clean
 
 deps: venv
 	bash scripts/install-host-packages.sh
@@ -59,6 +59,9 @@ bench-ha: deps binaries image lab
 
 bench-dev: deps binaries image lab
 	bash $(LAB) exec $(PY) bench/bench_dev.py
+
+bench-ansible: deps binaries image lab
+	bash $(LAB) exec $(PY) bench/bench_ansible.py
 
 clean: lab-down
 	rm -rf $(VENV)
