@@ -7,7 +7,7 @@ On disk each machine is one JSON object (unchanged since the first release)::
 
 In memory it is a `Machine`: the connection fields every provider records, and
 the provider's own details as a small typed record (`LibvirtExtra`,
-`VagrantExtra`). ClusterState converts at the file's boundary (`from_record`,
+`VagrantExtra`, `LxcExtra`). ClusterState converts at the file's boundary (`from_record`,
 `to_record`); whatever a record holds that these types do not describe (a key
 of a later version, a value of another type, an explicit null) is kept in
 `unknown` and written back as it was.
@@ -49,9 +49,18 @@ class VagrantExtra:
     workdir: str | None = None
 
 
-Extra = LibvirtExtra | VagrantExtra
+@dataclass(frozen=True)
+class LxcExtra:
+    """Where a system container lives (LXC's -P and -n) and the bridge it is on."""
+
+    container: str | None = None
+    lxcpath: str | None = None
+    bridge: str | None = None
+
+
+Extra = LibvirtExtra | VagrantExtra | LxcExtra
 _EXTRAS: dict[str, type[Extra]] = {
-    "libvirt": LibvirtExtra, "vagrant": VagrantExtra}
+    "libvirt": LibvirtExtra, "vagrant": VagrantExtra, "lxc": LxcExtra}
 _BASE = ("address", "port", "user", "key", "provider")
 _INTS = frozenset({"port", "management_port"})  # every other typed field is a string
 

@@ -17,7 +17,7 @@ from k8sboot.inventory.yaml_lines import line_of
 
 DEFAULT_NAME = "k8sboot"
 # Providers that create the machine (and so assign its address).
-PROVISIONING_PROVIDERS = ("libvirt", "vagrant")
+PROVISIONING_PROVIDERS = ("libvirt", "lxc", "vagrant")
 # used with fullmatch: `$` would also accept a name that ends in a newline
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # settings naming local directories (one path, or a list of paths for the *_dir ones)

@@ -40,7 +40,7 @@ class Host:
     # every var that applies to this host, precedence already resolved:
     # vars (all) < group vars < host vars < extra vars (-e)
     vars: dict[str, Any] = field(default_factory=dict)
-    provider: str | None = None  # "libvirt", "vagrant" or None (a machine reached as it is)
+    provider: str | None = None  # "lxc", "libvirt", "vagrant" or None (a machine reached as it is)
     bastion: Bastion | None = None  # reached through this jump host, else directly
     # sudo's password for become; never shown (repr), never in vars (so never listed or logged)
     become_password: str | None = field(default=None, repr=False, compare=False)

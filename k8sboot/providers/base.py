@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.ssh import SSHConnection
-from k8sboot.errors import UnreachableError
+from k8sboot.errors import InputError, UnreachableError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.machine import Machine, Machines
 from k8sboot.state import ClusterState
@@ -61,6 +61,17 @@ class Provider(ABC):
         """host -> the machine's state in the provider's words ("running", ...)."""
 
 
+def cluster_key_for(host: Host, state: ClusterState) -> Path:
+    """The key a made machine accepts: the inventory's if it names one, else the
+    cluster's own pair (made on first use)."""
+    if host.key:
+        key = Path(host.key).expanduser()
+        if not key.exists():
+            raise InputError(f"{host.name}: key {key} does not exist")
+        return key
+    return ensure_keypair(state.root / "id_ed25519", comment=f"k8sboot-{state.root.name}")
+
+
 def forget_host_keys(state: ClusterState, addresses: set[str]) -> None:
     """A recreated machine makes new host keys: drop the old ones for its address."""
     store = KnownHosts(state.known_hosts)  # the one store: locked, atomic, 0600
@@ -68,7 +79,7 @@ def forget_host_keys(state: ClusterState, addresses: set[str]) -> None:
         store.forget(address, 22)
 
 
-__all__ = ["Log", "Machine", "Machines", "Provider", "ensure_keypair", "forget_host_keys",
+__all__ = ["Log", "Machine", "Machines", "Provider", "cluster_key_for", "ensure_keypair", "forget_host_keys",
            "public_key_of", "ssh_answers", "wait_for_ssh"]
 
 

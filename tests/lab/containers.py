@@ -42,27 +42,32 @@ from typing import Literal, Self
 import paramiko
 
 from k8sboot.providers.base import ensure_keypair, public_key_of, wait_for_ssh
+from k8sboot.providers.lxc.config import Nic, container_config, network_file, write_veth_script
+from k8sboot.providers.lxc.network import ensure_bridge
+from k8sboot.providers.lxc.rootfs import (
+    copy_template,
+    ensure_template,
+    flock,
+    install_cgroup_fix,
+    write_sysctl_files,
+)
 from k8sboot.vm_image import BaseImage, ensure_base_image
 
 Log = Callable[[str], None]
 
 LAB_ROOT = Path("/var/lib/k8sboot-lab")
 BRIDGE = "k8sblab0"
-NETWORK = ipaddress.ip_network("10.123.0.0/24")
+NETWORK = ipaddress.IPv4Network("10.123.0.0/24")
 GATEWAY = ipaddress.ip_address("10.123.0.1")  # the bridge; a dead end: no route out
 FIRST_HOST = 11
 # The inner network: reached from the bastion only (see the module docstring).
 INNER_BRIDGE = "k8sblab1"
-INNER_NETWORK = ipaddress.ip_network("10.124.0.0/24")
+INNER_NETWORK = ipaddress.IPv4Network("10.124.0.0/24")
 BASTION_INNER = ipaddress.ip_address("10.124.0.2")  # the bastion's eth1, inner hosts' gateway
 # MAC prefixes per network (the rest is the address's last three bytes)
 MAC_PREFIX = {BRIDGE: "02:6b:38:", INNER_BRIDGE: "02:6b:39:"}
 Network = Literal["outer", "inner"]
-# Bump when the template below changes, so stale templates are not reused.
-TEMPLATE_VERSION = 2
-# The kubelet insists on these values; bind-mounted files give the container its
-# own view without touching the host's settings.
-SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+ADMIN_UID = 1000
 ADMIN_UID = 1000
 
 
@@ -90,62 +95,6 @@ class LabHost:
 
 class LabError(RuntimeError):
     pass
-
-
-# The kubelet wants the cpu and cpuacct hierarchies (LAB.md fix 2): mount them
-# before anything else starts.
-CGROUP_SCRIPT = """\
-#!/bin/sh
-# LXC leaves cpu and cpuacct as symlinks to an empty, unmounted "cpu,cpuacct"
-# (this host mounts them as two hierarchies): make them real mounts.
-set -e
-cg=/sys/fs/cgroup
-ok=1
-for c in cpu cpuacct; do
-  if [ -L "$cg/$c" ] || ! mountpoint -q "$cg/$c"; then ok=0; fi
-done
-[ "$ok" = 1 ] && exit 0
-ro=0
-case ",$(findmnt -n -o OPTIONS "$cg")," in *,ro,*) ro=1 ;; esac
-[ "$ro" = 1 ] && mount -o remount,rw "$cg"
-for c in cpu cpuacct; do
-  [ -L "$cg/$c" ] && rm "$cg/$c"
-  mkdir -p "$cg/$c"
-  mountpoint -q "$cg/$c" || mount -t cgroup -o "$c" cgroup "$cg/$c"
-done
-if [ -d "$cg/cpu,cpuacct" ] && ! mountpoint -q "$cg/cpu,cpuacct"; then
-  rmdir "$cg/cpu,cpuacct"
-fi
-[ "$ro" = 1 ] && mount -o remount,ro "$cg"
-exit 0
-"""
-
-CGROUP_UNIT = """\
-[Unit]
-Description=k8sboot lab: mount the cpu and cpuacct cgroup hierarchies
-DefaultDependencies=no
-Before=sysinit.target containerd.service
-ConditionVirtualization=container
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/k8sboot-lab-cgroups
-
-[Install]
-WantedBy=sysinit.target
-"""
-
-VETH_UP = """\
-#!/bin/sh
-# lxc.net.0.script.up: LXC checks bridges through /sys, which under nsenter --net
-# shows the root namespace, so attach the host end ourselves (LAB.md fix 1).
-# LXC 5.0 passes the host end as the 5th argument (LXC_NET_PEER is not set).
-peer="${{LXC_NET_PEER:-$5}}"
-ip link set "$peer" master {bridge} && ip link set "$peer" up{extra}
-"""
-# the inner bridge's ports get no IPv6 link-local address: no way in from the netns
-NO_IPV6 = '\necho 1 > "/proc/sys/net/ipv6/conf/$peer/disable_ipv6"'
 
 
 class ContainerLab:
@@ -187,7 +136,7 @@ class ContainerLab:
             self._bastion()  # fail before booting anything
         # other test runs may start containers in the same lab at the same time:
         # claim the addresses (a directory with an address file) under a lock
-        with _flock(self.root / "allocate.lock", fcntl.LOCK_EX):
+        with flock(self.root / "allocate.lock", fcntl.LOCK_EX):
             self.destroy(names)
             addresses = self._allocate(names, INNER_NETWORK if network == "inner" else NETWORK)
             for name in names:
@@ -207,7 +156,7 @@ class ContainerLab:
         started = time.monotonic()
         self._prepare()
         template = self._template()
-        with _flock(self.root / "allocate.lock", fcntl.LOCK_EX):
+        with flock(self.root / "allocate.lock", fcntl.LOCK_EX):
             self.destroy([name])
             other = self._find_bastion()
             if other is not None:
@@ -271,28 +220,14 @@ class ContainerLab:
                            "run under `scripts/lab-netns.sh exec ...`")
         self.lxcpath.mkdir(parents=True, exist_ok=True)
         ensure_keypair(self.key_path, comment="k8sboot-lab")
-        self._ensure_bridge()
+        ensure_bridge(BRIDGE, NETWORK)  # GATEWAY (.1) on it: the controller's way in
         self._ensure_inner_bridge()
-        sysctl_dir = self.root / "sysctl"
-        for rel, value in SYSCTLS.items():
-            path = sysctl_dir / rel.replace("/", ".")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(value + "\n")
-        for bridge, extra in ((BRIDGE, ""), (INNER_BRIDGE, NO_IPV6)):
-            script = self.root / f"veth-up-{bridge}.sh"
-            script.write_text(VETH_UP.format(bridge=bridge, extra=extra))
-            script.chmod(0o755)
+        self._sysctls = write_sysctl_files(self.root / "sysctl")
+        for bridge in (BRIDGE, INNER_BRIDGE):
+            write_veth_script(self._veth_script(bridge), bridge, isolated=bridge == INNER_BRIDGE)
 
-    def _ensure_bridge(self) -> None:
-        missing = subprocess.run(["ip", "link", "show", BRIDGE], check=False,
-                                 capture_output=True).returncode
-        if missing:
-            _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        have = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE],
-                              check=False, capture_output=True, text=True).stdout
-        if f" {GATEWAY}/" not in have:
-            _run(["ip", "addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE])
-        _run(["ip", "link", "set", BRIDGE, "up"])
+    def _veth_script(self, bridge: str) -> Path:
+        return self.root / f"veth-up-{bridge}.sh"
 
     def _ensure_inner_bridge(self) -> None:
         """k8sblab1: no address (no IPv4 route, no IPv6 link-local): the netns has no way in."""
@@ -311,33 +246,11 @@ class ContainerLab:
         return self._image
 
     def _template(self) -> Path:
-        """The base rootfs minus kernel and modules, plus the lab's users and units.
-
-        Made once per image (a copy renamed into place); each container copies it.
-        Other test runs may share the lab directory: a template is made under an
-        exclusive lock and copied under a shared one, so nobody prunes it mid-copy.
-        """
+        """The base rootfs minus kernel and modules, plus the lab's users and units
+        (made once per image, shared with other test runs: see rootfs.ensure_template)."""
         image = self.image
-        template = self.root / "templates" / f"{image.recipe_hash}-t{TEMPLATE_VERSION}"
-        template.parent.mkdir(parents=True, exist_ok=True)
-        with _flock(_lock_of(template), fcntl.LOCK_EX):
-            if not (template / ".complete").exists():
-                self._make_template(image, template)
-        _prune_templates(keep=template)
-        return template
-
-    def _make_template(self, image: BaseImage, template: Path) -> None:
-        self.log(f"lab: making the container template {template.name}")
-        tmp = template.with_name(f".{template.name}.{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _run(["cp", "-a", str(image.rootfs_dir), str(tmp)])
-        for sub in ("boot", "usr/lib/modules"):
-            shutil.rmtree(tmp / sub, ignore_errors=True)
-            (tmp / sub).mkdir(parents=True, exist_ok=True)
-        _customise_template(tmp)
-        (tmp / ".complete").write_text(image.recipe_hash + "\n")
-        shutil.rmtree(template, ignore_errors=True)
-        tmp.rename(template)
+        return ensure_template(image.rootfs_dir, image.recipe_hash, self.root / "templates",
+                               _customise_template, self.log)
 
     def _allocate(self, names: list[str],
                   network: ipaddress.IPv4Network | ipaddress.IPv6Network = NETWORK,
@@ -378,9 +291,7 @@ class ContainerLab:
                          inner_address: str | None = None) -> None:
         cdir = self.lxcpath / name
         rootfs = cdir / "rootfs"
-        with _flock(_lock_of(template), fcntl.LOCK_SH):
-            _run(["cp", "-a", str(template), str(rootfs)])
-        (rootfs / ".complete").unlink(missing_ok=True)
+        copy_template(template, rootfs)
         self._personalise(rootfs, name, address, inner_address)
         (cdir / "config").write_text(self._config(name, address, rootfs, inner_address))
         self._lxc_start(name)
@@ -394,14 +305,10 @@ class ContainerLab:
         inner = ipaddress.ip_address(address) in INNER_NETWORK
         network, gateway = (INNER_NETWORK, BASTION_INNER) if inner else (NETWORK, GATEWAY)
         (rootfs / "etc/systemd/network/10-k8sboot-lab.network").write_text(
-            "[Match]\nName=eth0\n\n[Network]\n"
-            f"Address={address}/{network.prefixlen}\nGateway={gateway}\n"
-            "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+            network_file("eth0", address, network.prefixlen, str(gateway)))
         if inner_address is not None:  # the bastion's leg on the inner network
             (rootfs / "etc/systemd/network/10-k8sboot-lab-eth1.network").write_text(
-                "[Match]\nName=eth1\n\n[Network]\n"
-                f"Address={inner_address}/{INNER_NETWORK.prefixlen}\n"
-                "DHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+                network_file("eth1", inner_address, INNER_NETWORK.prefixlen, None))
         pub = public_key_of(self.key_path) + "\n"
         for home, uid in ((rootfs / "root", 0), (rootfs / "home/admin", ADMIN_UID)):
             ssh = home / ".ssh"
@@ -415,46 +322,17 @@ class ContainerLab:
                 inner_address: str | None = None) -> str:
         digest = hashlib.sha256(f"{self.lxcpath}/{name}".encode()).hexdigest()
         bridge = INNER_BRIDGE if ipaddress.ip_address(address) in INNER_NETWORK else BRIDGE
-        nics = self._nic(0, f"k8sb{digest[:10]}", address, bridge)
+        nics = [self._nic(f"k8sb{digest[:10]}", address, bridge)]
         if inner_address is not None:
-            nics += self._nic(1, f"k8si{digest[:10]}", inner_address, INNER_BRIDGE)
-        sysctl_dir = self.root / "sysctl"
-        binds = "".join(
-            f"lxc.mount.entry = {sysctl_dir / rel.replace('/', '.')} proc/sys/{rel} "
-            "none bind,create=file 0 0\n" for rel in SYSCTLS)
-        cdir = self.lxcpath / name
-        return (
-            f"# k8sboot lab container {name}\n"
-            f"lxc.uts.name = {name}\n"
-            f"lxc.rootfs.path = dir:{rootfs}\n"
-            "lxc.apparmor.profile = unconfined\n"
-            "lxc.cap.drop =\n"
-            "lxc.cgroup.devices.allow = a\n"
-            "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed\n"
-            "lxc.autodev = 1\n"
-            "lxc.pty.max = 64\n"
-            "lxc.tty.max = 0\n"
-            "lxc.signal.halt = SIGRTMIN+3\n"
-            "lxc.mount.entry = /dev/kmsg dev/kmsg none bind,create=file 0 0\n"
-            f"{binds}"
-            f"{nics}"
-            f"lxc.console.logfile = {cdir / 'console.log'}\n"
-            f"lxc.log.file = {cdir / 'lxc.log'}\n"
-            "lxc.log.level = WARN\n"
-        )
+            nics.append(self._nic(f"k8si{digest[:10]}", inner_address, INNER_BRIDGE))
+        return container_config(name, rootfs, nics, self._sysctls, self.lxcpath / name)
 
-    def _nic(self, index: int, pair: str, address: str, bridge: str) -> str:
+    def _nic(self, pair: str, address: str, bridge: str) -> Nic:
         # the MAC follows the address, not the name: when an address passes to a new
         # container, ARP caches that still hold it stay right (else SSH stalls ~30 s)
         mac = MAC_PREFIX[bridge] + ":".join(
             f"{b:02x}" for b in ipaddress.ip_address(address).packed[1:])
-        key = f"lxc.net.{index}"
-        return (f"{key}.type = veth\n"
-                f"{key}.veth.pair = {pair}\n"
-                f"{key}.hwaddr = {mac}\n"
-                f"{key}.name = eth{index}\n"
-                f"{key}.flags = up\n"
-                f"{key}.script.up = {self.root / f'veth-up-{bridge}.sh'}\n")
+        return Nic(veth=pair, mac=mac, up_script=self._veth_script(bridge))
 
     def _lxc_start(self, name: str) -> None:
         err = self.lxcpath / name / "lxc-start.err"
@@ -570,40 +448,7 @@ def _customise_template(root: Path) -> None:
     sudoers.write_text("admin ALL=(ALL:ALL) NOPASSWD: ALL\n")
     sudoers.chmod(0o440)
 
-    script = root / "usr/local/sbin/k8sboot-lab-cgroups"
-    script.write_text(CGROUP_SCRIPT)
-    script.chmod(0o755)
-    (root / "etc/systemd/system/k8sboot-lab-cgroups.service").write_text(CGROUP_UNIT)
-    wants = root / "etc/systemd/system/sysinit.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / "k8sboot-lab-cgroups.service"
-    if not link.is_symlink():
-        link.symlink_to("/etc/systemd/system/k8sboot-lab-cgroups.service")
-
-
-def _lock_of(template: Path) -> Path:
-    return template.with_name(f"{template.name}.lock")
-
-
-@contextmanager
-def _flock(path: Path, mode: int) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, mode)
-        yield
-
-
-def _prune_templates(keep: Path) -> None:
-    """Remove other images' templates that no one is copying right now."""
-    for stale in keep.parent.iterdir():
-        if stale == keep or not stale.is_dir() or stale.name.startswith("."):
-            continue
-        with open(_lock_of(stale), "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # in use: the next run will try again
-            shutil.rmtree(stale, ignore_errors=True)
-            _lock_of(stale).unlink(missing_ok=True)
+    install_cgroup_fix(root)
 
 
 def _run(cmd: list[str]) -> None:

@@ -2,7 +2,6 @@
 
     settings.py     what `cluster.provider: {type: libvirt, ...}` says; KVM or TCG
     names.py        names of the network, domains, bridge, MACs; the cluster's directory
-    addresses.py    which address each host gets (pure)
     network.py      the isolated network and its DHCP pins
     disks.py        the published base image, overlays and seed disks
     domain_xml.py   a VM's definition

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host, Inventory
-from k8sboot.providers.libvirt.names import cluster_dir, safe
+from k8sboot.providers.libvirt.names import cluster_dir
 from k8sboot.providers.libvirt.settings import LibvirtSettings
+from k8sboot.providers.naming import safe
 from k8sboot.vm_image import BaseImage
 from k8sboot.vm_image.recipe import DISK_SIZE, SEED_LABEL
 

@@ -7,15 +7,11 @@ domains ``k8sboot-<cluster>-<host>``, the directory ``<pool_dir>/<cluster>/``.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.providers.libvirt.settings import LibvirtSettings
-
-
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+from k8sboot.providers.naming import safe
 
 
 def network_name(inventory: Inventory) -> str:

@@ -21,18 +21,18 @@ from typing import TypeVar
 import libvirt
 
 from k8sboot.connection.known_hosts import KnownHosts
-from k8sboot.errors import InputError, RunError
+from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.machine import LibvirtExtra, Machine, Machines
+from k8sboot.providers.addresses import allocate_addresses
 from k8sboot.providers.base import (
     Log,
     Provider,
-    ensure_keypair,
+    cluster_key_for,
     forget_host_keys,
     public_key_of,
     wait_for_ssh,
 )
-from k8sboot.providers.libvirt.addresses import allocate_addresses
 from k8sboot.providers.libvirt.connection import connect
 from k8sboot.providers.libvirt.disks import VmFiles, make_overlay, make_seed, publish_base
 from k8sboot.providers.libvirt.domain_xml import domain_xml
@@ -65,16 +65,6 @@ def _lookup_domain(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | N
         return conn.lookupByName(name)
     except libvirt.libvirtError:
         return None
-
-
-def _key_for(host: Host, state: ClusterState) -> Path:
-    """The inventory's key if it names one, else the cluster's own pair."""
-    if host.key:
-        key = Path(host.key).expanduser()
-        if not key.exists():
-            raise InputError(f"{host.name}: key {key} does not exist")
-        return key
-    return ensure_keypair(state.root / "id_ed25519", comment=f"k8sboot-{state.root.name}")
 
 
 def _parallel(fn: Callable[[A], T], items: list[A]) -> list[T]:
@@ -119,7 +109,7 @@ class LibvirtProvider(Provider):
                                    f"{exc.get_error_message()}") from None
 
         # record before waiting: an interrupted wait must not lose track of the VMs
-        keys = {h.name: _key_for(h, state) for h in hosts}
+        keys = {h.name: cluster_key_for(h, state) for h in hosts}
         for host in hosts:
             files = VmFiles.of(settings, inventory, host)
             machines[host.name] = Machine(
@@ -155,7 +145,7 @@ class LibvirtProvider(Provider):
             files = VmFiles.of(settings, inventory, host)
             files.overlay.unlink(missing_ok=True)  # a leftover of a VM undefined by hand
             make_overlay(boot.disk, files.overlay, int(host.vars.get("disk", DEFAULT_DISK_GIB)))
-            make_seed(files.seed, public_key_of(_key_for(host, state)), host.name)
+            make_seed(files.seed, public_key_of(cluster_key_for(host, state)), host.name)
 
         _parallel(disks, hosts)
         for host in hosts:

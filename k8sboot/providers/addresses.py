@@ -1,4 +1,4 @@
-"""Which address each libvirt host gets in the cluster's network (pure)."""
+"""Which address each host a provider makes gets in the cluster's network (pure)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
                 ip = ipaddress.IPv4Address(host.address)
             except ValueError:
                 raise InputError(f"{host.name}: address {host.address!r} is not an IPv4 "
-                                 "address (libvirt hosts need one, or none)") from None
+                                 "address (hosts a provider makes need one, or none)") from None
             if ip not in network or ip in (network.network_address, network.broadcast_address,
                                            gateway):
                 raise InputError(f"{host.name}: address {ip} is not usable in {network}")
@@ -44,5 +44,5 @@ def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
         else:
             raise InputError(f"no free address left in {network}")
     if len(set(out.values())) != len(out):
-        raise InputError("two libvirt hosts share one address")
+        raise InputError("two hosts share one address")
     return out

@@ -1,5 +1,5 @@
-"""Which address each libvirt host gets: the inventory's, else the recorded one, else the
-lowest free from .11 on (pure: no libvirt)."""
+"""Which address each host a provider makes gets: the inventory's, else the recorded one, else the
+lowest free from .11 on (pure)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
-from k8sboot.providers.libvirt.addresses import FIRST_HOST, allocate_addresses
+from k8sboot.providers.addresses import FIRST_HOST, allocate_addresses
 from k8sboot.machine import Machine
 
 NET = ipaddress.IPv4Network("192.168.150.0/24")
