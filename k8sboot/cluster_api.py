@@ -10,12 +10,9 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.reachability import first_answering
-
-KUBELET_API_ROLE = "system:kube-apiserver-to-kubelet"
-KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubelet-client.crt
-CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 
 def api_client(kubeconfig: Path, other_servers: Sequence[str] = (), reach: Reach = DIRECT) -> client.ApiClient:

@@ -35,6 +35,11 @@ APISERVER_LB_UNIT = "k8sboot-apiserver-lb"
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 
+# -- names in the API that `up` (cluster_api.py) and an exported playbook both write ---
+KUBELET_API_ROLE = "system:kube-apiserver-to-kubelet"
+KUBELET_API_USER = "kube-apiserver-kubelet-client"  # the CN of apiserver-kubelet-client.crt
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
 # -- where things live on the hosts (role vars of the same names can move them) -----
 REMOTE_BIN_DIR = "/usr/local/bin"
 K8S_CONFIG_DIR = "/etc/kubernetes"

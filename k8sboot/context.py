@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from k8sboot import ui
-from k8sboot.connection.known_hosts import KnownHosts
-from k8sboot.connection.pool import ConnectionPool
 from k8sboot.engine.pending_handlers import PendingHandlers
-from k8sboot.engine.runner import RunOptions
-from k8sboot.engine.templating import Templar
 from k8sboot.inventory.model import Inventory
 from k8sboot.state import ClusterState
+
+# paramiko and jinja2 load slowly: imported by the methods below, so that the commands that
+# only read the inventory or the state directory (inventory, kubeconfig) never load them
+if TYPE_CHECKING:
+    from k8sboot.connection.pool import ConnectionPool
+    from k8sboot.engine.runner import RunOptions
+    from k8sboot.engine.templating import Templar
 
 
 @dataclass
@@ -30,6 +33,9 @@ class CommandContext:
         # rich markup would eat "[host]:port" (known_hosts' spelling off port 22)
         from rich.markup import escape
 
+        from k8sboot.connection.known_hosts import KnownHosts
+        from k8sboot.connection.pool import ConnectionPool
+
         kh = KnownHosts(
             self.state.ensure().known_hosts,
             accept_changed=self.accept_new_host_keys,
@@ -40,7 +46,11 @@ class CommandContext:
 
     def run_options(self, **options: Any) -> RunOptions:
         """Options of a run on this cluster: handlers an earlier run owes are in its state dir."""
+        from k8sboot.engine.runner import RunOptions
+
         return RunOptions(**options, pending=PendingHandlers(self.state.root / "pending-handlers.json"))
 
     def templar(self) -> Templar:
+        from k8sboot.engine.templating import Templar
+
         return Templar(self.templates_dirs)

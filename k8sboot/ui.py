@@ -12,16 +12,18 @@ import os
 import sys
 import threading
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from k8sboot.engine.results import CHANGED, FAILED, OK, SKIPPED, HostStats, PlayResult, TaskOutcome
-from k8sboot.engine.tasks import Task
+
+# rich takes ~0.1 s to import: it comes with the first console used, never for --version or --help
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
+
+    from k8sboot.engine.tasks import Task
 
 
 def _width(stream: Any) -> int | None:
@@ -40,22 +42,38 @@ COLOR_CHOICES = ("auto", "always", "never")
 
 
 def _console(stream: Any, color: str) -> Console:
-    if color not in COLOR_CHOICES:
-        raise ValueError(f"color must be one of {', '.join(COLOR_CHOICES)}, not {color!r}")
+    from rich.console import Console
+
     no_color = color == "never" or (color == "auto" and bool(os.environ.get("NO_COLOR")))
     return Console(stderr=stream is sys.stderr, highlight=False, width=_width(stream), no_color=no_color,
                    force_terminal=True if color == "always" else None)
 
 
-console = _console(sys.stdout, "auto")
-err_console = _console(sys.stderr, "auto")
+_color = "auto"
+_consoles: dict[str, Console] = {}  # "console" (stdout), "err_console" (stderr)
+
+
+def _made(name: str) -> Console:
+    if name not in _consoles:
+        made = _console(sys.stdout if name == "console" else sys.stderr, _color)
+        _consoles.setdefault(name, made)  # two threads racing keep one console
+    return _consoles[name]
+
+
+def __getattr__(name: str) -> Console:
+    """`ui.console` and `ui.err_console`, made on first use (with rich) in the colour configured."""
+    if name in ("console", "err_console"):
+        return _made(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure(color: str = "auto") -> None:
     """Colour for this process's output: auto (a terminal, unless NO_COLOR), always, never."""
-    global console, err_console
-    console = _console(sys.stdout, color)
-    err_console = _console(sys.stderr, color)
+    global _color
+    if color not in COLOR_CHOICES:
+        raise ValueError(f"color must be one of {', '.join(COLOR_CHOICES)}, not {color!r}")
+    _color = color
+    _consoles.clear()  # made again, in this colour, when next used
 
 
 def timestamp() -> str:
@@ -66,20 +84,22 @@ _STYLE = {OK: "green", CHANGED: "yellow", FAILED: "red", SKIPPED: "cyan", "unrea
 
 
 def info(msg: str) -> None:
-    console.print(msg)
+    _made("console").print(msg)
 
 
 def warn(msg: str) -> None:
     """A warning; msg is plain text (it quotes user input: `[/bold]` is not markup here)."""
-    err_console.print(_labelled("warning:", "yellow", msg), soft_wrap=True)
+    _made("err_console").print(_labelled("warning:", "yellow", msg), soft_wrap=True)
 
 
 def error(msg: str) -> None:
     """An error; msg is plain text, printed as it is: no markup, no :emoji: codes, no wrap."""
-    err_console.print(_labelled("error:", "red", msg), soft_wrap=True)
+    _made("err_console").print(_labelled("error:", "red", msg), soft_wrap=True)
 
 
 def _labelled(label: str, style: str, msg: str) -> Text:
+    from rich.text import Text
+
     # a Text is never parsed for markup or emoji, unlike a str given to print()
     return Text.assemble((label, style), " ", str(msg))
 
@@ -103,12 +123,16 @@ class Reporter:
         self._started = time.monotonic()
         self._hosts = {h: {"task": "connecting", "stats": HostStats(), "done": False} for h in hosts}
         if self.live_enabled and hosts:
-            self._live = Live(self._table(), console=console, refresh_per_second=8, transient=True)
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=_made("console"), refresh_per_second=8, transient=True)
             self._live.start()
         else:
-            console.print(f"{timestamp()} [bold]== {title}[/] ({', '.join(hosts) or 'no hosts'})")
+            _made("console").print(f"{timestamp()} [bold]== {title}[/] ({', '.join(hosts) or 'no hosts'})")
 
     def task_done(self, host: str, role: str, task: Task, outcome: TaskOutcome) -> None:
+        from rich.markup import escape
+
         with self._lock:
             entry = self._hosts.get(host)
             if entry is not None:
@@ -143,17 +167,19 @@ class Reporter:
         changed = result.changed
         state = "[red]failed[/]" if result.failures else "[green]ok[/]"
         stamp = "" if self.live_enabled else f"{timestamp()} "
-        console.print(f"{stamp}[bold]{title}[/]: {state}, {changed} changed on {len(result.stats)} host(s), "
-                      f"{secs:.1f}s")
+        _made("console").print(f"{stamp}[bold]{title}[/]: {state}, {changed} changed on "
+                               f"{len(result.stats)} host(s), {secs:.1f}s")
 
     # -- helpers ------------------------------------------------------------
     def _print(self, text: str, markup: bool = True) -> None:
         if self._live:
             self._live.console.print(text, markup=markup, highlight=False)
         else:
-            console.print(text, markup=markup, highlight=False)
+            _made("console").print(text, markup=markup, highlight=False)
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         t = Table.grid(padding=(0, 2))
         t.add_row(f"[bold]{self._title}[/]", f"{time.monotonic() - self._started:.0f}s")
         for host, e in self._hosts.items():
@@ -164,17 +190,17 @@ class Reporter:
 
 
 def print_recap(result: PlayResult, seconds: float | None = None) -> None:
-    console.print("\nPLAY RECAP " + "*" * 60)
+    _made("console").print("\nPLAY RECAP " + "*" * 60)
     width = max((len(h) for h in result.stats), default=0)
     for host, st in result.stats.items():
         color = "red" if st.failed or st.unreachable else "yellow" if st.changed else "green"
-        console.print(
+        _made("console").print(
             f"[{color}]{host:<{width}}[/] : ok={st.ok:<3} changed={st.changed:<3} "
             f"unreachable={st.unreachable:<3} failed={st.failed:<3} skipped={st.skipped:<3} "
             f"rescued=0 ignored={st.ignored:<3} ({st.seconds:.1f}s)",
             highlight=False,
         )
     if seconds is not None:
-        console.print(f"total: {seconds:.1f}s")
+        _made("console").print(f"total: {seconds:.1f}s")
     for f in result.failures:
-        err_console.print(f.describe(), markup=False, highlight=False)
+        _made("err_console").print(f.describe(), markup=False, highlight=False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from k8sboot.engine.modules.base import ModuleResult
+if TYPE_CHECKING:  # the modules bring in paramiko and jinja2; the UI needs only these counts
+    from k8sboot.engine.modules.base import ModuleResult
 
 OK, CHANGED, FAILED, SKIPPED, UNREACHABLE = "ok", "changed", "failed", "skipped", "unreachable"
 

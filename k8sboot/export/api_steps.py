@@ -20,8 +20,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from k8sboot.cluster_api import CONTROL_PLANE_LABEL, KUBELET_API_ROLE, KUBELET_API_USER
-from k8sboot.cluster_layout import CONTROL_PLANE
+from k8sboot.cluster_layout import (
+    CONTROL_PLANE,
+    CONTROL_PLANE_LABEL,
+    KUBELET_API_ROLE,
+    KUBELET_API_USER,
+)
 from k8sboot.plan import ClusterPlan
 
 RBAC_API = "/apis/rbac.authorization.k8s.io/v1"

@@ -14,10 +14,12 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from k8sboot.errors import InputError
+
+if TYPE_CHECKING:  # paramiko loads slowly: imported only when there is a config to read
+    import paramiko
 
 # OpenSSH's own limit on nested Include
 MAX_INCLUDE_DEPTH = 16
@@ -64,6 +66,8 @@ def load_ssh_config(path: Path | None) -> SshConfig | None:
         path = Path(path).expanduser()
         if not path.exists():
             raise InputError(f"SSH config {path} does not exist")
+    import paramiko
+
     text = "\n".join(_read_with_includes(path, path, 0)) + "\n"
     try:
         parsed = paramiko.SSHConfig.from_text(text)
@@ -123,6 +127,8 @@ def lookup(config: SshConfig, name: str) -> SshConfigEntry:
     naming the file for a Port that is no port number or a ProxyJump with more
     than one jump host (a comma-separated chain is not supported).
     """
+    import paramiko
+
     where = str(config.path)
     try:
         found = config.parsed.lookup(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from k8sboot import ui
-from k8sboot.cluster_api import ensure_kubelet_api_rbac
 from k8sboot.phases.base import RunContext
 
 
@@ -14,6 +13,9 @@ class ApiAccess:
         if ctx.options.check:
             ui.info("  (check mode: the API is not changed)")
             return
+        # the kubernetes client loads slowly: imported by the phases that use it, when they run
+        from k8sboot.cluster_api import ensure_kubelet_api_rbac
+
         api = ctx.api()
         changed = ensure_kubelet_api_rbac(api)
         ui.info(f"  apiserver -> kubelet RBAC {'applied' if changed else 'already in place'}")

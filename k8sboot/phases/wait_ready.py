@@ -11,8 +11,7 @@ import shlex
 import time
 
 from k8sboot import ui
-from k8sboot.cluster_api import CONTROL_PLANE_LABEL, ensure_label, node_views, set_pod_cidr
-from k8sboot.cluster_layout import CONTROL_PLANE, GROUP_UNITS, NODES
+from k8sboot.cluster_layout import CONTROL_PLANE, CONTROL_PLANE_LABEL, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.cluster_status import short_reason
@@ -59,6 +58,9 @@ class WaitReady:
     def run(self, ctx: RunContext) -> None:
         if ctx.options.check:
             return
+        # the kubernetes client loads slowly: imported by the phases that use it, when they run
+        from k8sboot.cluster_api import ensure_label, node_views, set_pod_cidr
+
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.api()
         wanted = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
