@@ -31,7 +31,7 @@ def _lazy(module: str, func: str = "run") -> Callable[[Any], int]:
 def _inventory_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--inventory", metavar="FILE",
                    help="inventory file: native k8sboot YAML, or an Ansible/kubespray INI or YAML "
-                        "(default: the shipped inventory/local.yml, one local VM)")
+                        "(default: the shipped inventory/local.yml, one local system container)")
     p.add_argument("-e", "--extra-vars", action="append", metavar="KEY=VALUE|@FILE",
                    help="extra vars, highest precedence (repeatable; @FILE.yml reads a YAML file)")
 
@@ -300,34 +300,36 @@ def build_parser() -> argparse.ArgumentParser:
     ib.set_defaults(func=_lazy("image"))
 
     p = sub.add_parser(
-        "provision", help="create the VMs the inventory asks for", formatter_class=_Formatter,
-        epilog=EPILOG,
-        description="Create the machines of hosts with `provider: libvirt`: the network, a disk\n"
-                    "overlay per host, the domain; inject an SSH key, wait until SSH answers and\n"
+        "provision", help="create the machines (containers, VMs) the inventory asks for",
+        formatter_class=_Formatter, epilog=EPILOG,
+        description="Create the machines of hosts with a provider: `lxc` system containers (a\n"
+                    "bridge, a root filesystem each), `libvirt` VMs (a network, a disk overlay and a\n"
+                    "domain each), `vagrant` boxes; inject an SSH key, wait until SSH answers and\n"
                     "record each address in the cluster's state directory. Idempotent.",
     )
     _inventory_arg(p)
     p.set_defaults(func=_lazy("provision", "provision"))
 
     p = sub.add_parser(
-        "destroy", help="remove the VMs k8sboot made", formatter_class=_Formatter, epilog=EPILOG,
-        description="Remove every domain, disk and network k8sboot provisioned for this inventory,\n"
-                    "and forget the machines.",
+        "destroy", help="remove the machines k8sboot made", formatter_class=_Formatter,
+        epilog=EPILOG,
+        description="Remove every container, domain, disk, bridge and network k8sboot provisioned\n"
+                    "for this inventory, and forget the machines.",
     )
     _inventory_arg(p)
     p.set_defaults(func=_lazy("provision", "destroy"))
 
     for name, helptext, desc in (
-        ("stop", "stop the services and shut provisioned VMs down",
+        ("stop", "stop the services and shut provisioned machines down",
          "Stop the k8sboot services on every host (nodes first, etcd last) and shut\n"
-         "down the VMs k8sboot provisioned. All state is kept: `k8sboot start` resumes."),
-        ("start", "boot the VMs, start the services, wait until Ready",
-         "Boot the VMs k8sboot provisioned, then run `up` (idempotent): the services\n"
+         "down the containers and VMs k8sboot provisioned. All state is kept: `k8sboot start` resumes."),
+        ("start", "boot the machines, start the services, wait until Ready",
+         "Boot the containers and VMs k8sboot provisioned, then run `up` (idempotent): the services\n"
          "start and k8sboot waits until every node is Ready."),
-        ("down", "reset every host, destroy the VMs, delete the state",
+        ("down", "reset every host, destroy the machines, delete the state",
          "Undo `up`: stop and disable the units, remove the binaries, configs,\n"
-         "certificates and data (hosts end as they were before), destroy the VMs,\n"
-         "disks and network k8sboot provisioned, and remove the cluster's state\n"
+         "certificates and data (hosts end as they were before), destroy the containers,\n"
+         "VMs, disks and networks k8sboot provisioned, and remove the cluster's state\n"
          "directory. Asks first unless --yes."),
     ):
         p = sub.add_parser(name, help=helptext, description=desc, formatter_class=_Formatter, epilog=EPILOG)

@@ -14,7 +14,7 @@ from k8sboot.providers import provider_for
 def _providers(ctx) -> list[str]:  # noqa: ANN001
     names = sorted({h.provider for h in ctx.inventory.hosts.values() if h.provider})
     if not names:
-        raise InputError("no host of this inventory has a provider (provider: libvirt or vagrant): "
+        raise InputError("no host of this inventory has a provider (provider: lxc, libvirt or vagrant): "
                          "nothing to provision", file=str(ctx.inventory.path))
     return names
 

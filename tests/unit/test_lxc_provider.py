@@ -46,6 +46,11 @@ def test_settings_are_read_and_bad_ones_named(tmp_path):
             LxcSettings.from_inventory(load_inventory(inventory(tmp_path, bad)))
 
 
+def test_another_providers_settings_are_not_taken_for_lxc(tmp_path):
+    inv = load_inventory(inventory(tmp_path, "{type: libvirt, network: 192.168.150.0/24}"))
+    assert LxcSettings.from_inventory(inv) == LxcSettings()
+
+
 def test_names_fit_linux_interface_names_and_keep_clusters_apart(tmp_path):
     inv = load_inventory(inventory(tmp_path, "lxc"))
     host = inv.hosts["a"]

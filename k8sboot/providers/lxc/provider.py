@@ -61,6 +61,24 @@ def _parallel(fn: Callable[[A], T], items: list[A]) -> list[T]:
         return list(pool.map(fn, items))
 
 
+# systemd in each container takes inotify instances from one per-user pool; at the
+# default 128 the twentieth or so container stalls before sshd (LAB.md)
+INOTIFY_LIMITS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 1048576}
+
+
+def _raise_inotify_limits(log: Log) -> None:
+    for rel, wanted in INOTIFY_LIMITS.items():
+        path = Path("/proc/sys") / rel
+        try:
+            current = int(path.read_text())
+            if current < wanted:
+                path.write_text(f"{wanted}\n")
+                log(f"lxc: raised {rel.replace('/', '.')} from {current} to {wanted} "
+                    "(systemd in many containers needs it)")
+        except (OSError, ValueError):
+            pass  # not ours to insist on: containers may still start
+
+
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise InputError("the lxc provider makes privileged system containers: run k8sboot "
@@ -112,6 +130,8 @@ class LxcProvider(Provider):
             log(f"{host.name}: starting {name} at {addresses[host.name]}")
             lxc_start(lxcpath, name)
 
+        if any(lxc_state(lxcpath, container_name(inventory, h)) != "RUNNING" for h in hosts):
+            _raise_inotify_limits(log)
         _parallel(boot, hosts)
         store = KnownHosts(state.known_hosts, on_new_key=log)
 

@@ -33,6 +33,8 @@ class LxcSettings:
             return cls()
         if not isinstance(raw, dict):
             raise InputError(f"cluster.provider must be a name or a mapping, not {raw!r}")
+        if raw.get("type") != PROVIDER:
+            return cls()  # another provider's settings (hosts may mix providers)
         try:
             network = ipaddress.IPv4Network(str(raw.get("network", cls.network)))
         except ValueError as exc:
