@@ -26,7 +26,7 @@ echo "nproc=$(nproc)"
 echo "listening=$(ss -Htlnp 2>/dev/null | awk '{split($4,a,":"); p=a[length(a)]; n=$6; sub(/.*\(\("/,"",n); sub(/".*/,"",n); printf "%s/%s ", p, n}')"
 echo "br_netfilter=$( [ -e /proc/sys/net/bridge ] && echo builtin || (modinfo -n br_netfilter >/dev/null 2>&1 && echo module) || echo missing)"
 echo "overlay=$(grep -qw overlay /proc/filesystems && echo builtin || (modinfo -n overlay >/dev/null 2>&1 && echo module) || echo missing)"
-for c in systemctl containerd ctr runc iptables ip haproxy; do command -v $c >/dev/null 2>&1 && echo "has_$c=yes" || echo "has_$c=no"; done
+for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -v $c >/dev/null 2>&1 && echo "has_$c=yes" || echo "has_$c=no"; done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] && echo "has_cni=yes" || echo "has_cni=no"
 """
 

@@ -60,6 +60,9 @@ def check_host(host: Host, facts: dict[str, Any], apiserver_lb_port: int | None 
         for cmd in NODE_COMMANDS:
             if facts.get(f"has_{cmd}") == "no":
                 problems.append(f"{cmd} is not installed (nodes need containerd, runc and iptables)")
+        if facts.get("has_python3") == "no":
+            problems.append("python3 is not installed: every node runs k8sboot's pod-network routes agent "
+                            "(a python3 script, standard library only)")
         if apiserver_lb_port is not None:
             if facts.get("has_haproxy") == "no" and not host.vars.get("apiserver_lb_binary"):
                 problems.append("haproxy is not installed: with several control planes every node runs it as "

@@ -7,7 +7,7 @@ GOOD = {
     "init": "systemd", "distribution": "debian", "distribution_version": "12", "architecture": "x86_64",
     "swap_devices": "0", "listening": {22: "sshd"}, "br_netfilter": "builtin", "overlay": "module",
     "has_containerd": "yes", "has_ctr": "yes", "has_runc": "yes", "has_iptables": "yes", "has_ip": "yes",
-    "has_cni": "yes",
+    "has_cni": "yes", "has_python3": "yes",
 }
 
 
@@ -32,6 +32,12 @@ def test_missing_kernel_module_and_runtime_are_named():
     problems = check_host(node(), {**GOOD, "br_netfilter": "missing", "has_containerd": "no"})
     assert any("br_netfilter is missing" in p for p in problems)
     assert any("containerd is not installed" in p for p in problems)
+
+
+def test_a_node_without_python3_is_refused_for_the_pod_routes_agent():
+    problems = check_host(node(), {**GOOD, "has_python3": "no"})
+    assert len(problems) == 1 and "python3 is not installed" in problems[0] and "routes agent" in problems[0]
+    assert check_host(node(groups=("etcd", "control_plane")), {**GOOD, "has_python3": "no"}) == []
 
 
 def test_unsupported_os_and_init_are_refused_unless_skipped():
