@@ -1,4 +1,4 @@
-"""Each host's vars as ansible-playbook must see them: the plan's, the inventory's, the routes'.
+"""Each host's vars as ansible-playbook must see them: the plan's and the inventory's.
 
 k8sboot hands a role `plan.vars_for_host(host)`: the plan's vars with the
 inventory's own (already resolved: all < group < host < -e) on top. Written
@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8sboot.cluster_layout import NODES
 from k8sboot.export.files import ExportedFiles, rewrite_file_vars
 from k8sboot.inventory.model import Host
 from k8sboot.inventory.raw import BASTION_VAR
-from k8sboot.plan import ClusterPlan, node_ip
+from k8sboot.plan import ClusterPlan
 
 # the plan's stand-ins for Ansible facts: the roles read them, so they stay
 PLAN_FACTS = frozenset({"ansible_virtualization_type", "ansible_virtualization_role"})
@@ -28,16 +27,6 @@ def is_connection_var(name: str) -> bool:
     return (name.startswith("ansible_") and name not in PLAN_FACTS) or name == BASTION_VAR
 
 
-def pod_routes(plan: ClusterPlan, host: Host) -> list[dict[str, str]]:
-    """What the pod_routes phase gives a node (phases/pod_routes.py): a route to every other
-    node's pod CIDR via that node's address, from the plan's allocation."""
-    return [{"cidr": cidr, "via": node_ip(other)} for other in plan.nodes
-            if other.name != host.name and (cidr := plan.pod_cidrs.get(other.node_name))]
-
-
 def host_vars(plan: ClusterPlan, host: Host, files: ExportedFiles) -> dict[str, Any]:
     out = {k: v for k, v in plan.vars_for_host(host).items() if not is_connection_var(k)}
-    out = rewrite_file_vars(out, files)
-    if host.in_group(NODES):
-        out["pod_routes"] = pod_routes(plan, host)  # as the phase does: over any inventory value
-    return out
+    return rewrite_file_vars(out, files)

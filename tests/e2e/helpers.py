@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,22 @@ def start_times(host: LabHost, units: list[str]) -> dict[str, str]:
                     "; do echo $u $(systemctl show -p ExecMainStartTimestampMonotonic --value $u); done")
     assert code == 0, out
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
+
+
+def pod_routes(host: LabHost, pod_cidr: str = "10.244.0.0/16") -> set[tuple[str, str]]:
+    """(pod CIDR, gateway) of the host's routes into the pod network through another node."""
+    out = ssh(host, f"ip -o route show root {pod_cidr}")[1]
+    return {(w[0], w[w.index("via") + 1]) for w in (line.split() for line in out.splitlines()) if "via" in w}
+
+
+def wait_for_pod_routes(hosts: dict[str, LabHost], pod_cidrs: dict[str, str], within: float = 10.0) -> None:
+    """Each of hosts (by node name) routes every other one's pod CIDR (pod_cidrs, from the API)
+    via its address, and nothing else: what the pod-routes agents keep."""
+    want = {n: {(pod_cidrs[o], hosts[o].address) for o in hosts if o != n} for n in hosts}
+    deadline = time.monotonic() + within
+    while True:
+        have = {n: pod_routes(h) for n, h in hosts.items()}
+        if have == want:
+            return
+        assert time.monotonic() < deadline, f"pod routes: {have} != {want}"
+        time.sleep(0.5)

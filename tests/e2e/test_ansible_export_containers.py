@@ -8,6 +8,7 @@ The steps depend on each other and run in order.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import BINARIES, REPO, k8sboot, kubectl, write_inventory
+from tests.e2e.helpers import BINARIES, REPO, k8sboot, kubectl, wait_for_pod_routes, write_inventory
 from tests.e2e.test_engine_on_hosts import recap
 from tests.lab.containers import ContainerLab, LabHost
 
@@ -77,6 +78,11 @@ def test_1_ansible_playbook_brings_up_clean_hosts_from_the_export(fresh: Fresh):
     assert nodes.returncode == 0, nodes.stderr
     assert sorted(line.split()[:2] for line in nodes.stdout.splitlines()) == \
         [["cp1", "Ready"], ["wk1", "Ready"], ["wk2", "Ready"]], nodes.stdout
+    # the pod network: each node's routes agent, as the pod_routes play left it, routes the others' pods
+    nodes = subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in json.loads(nodes.stdout)["items"]}
+    wait_for_pod_routes({n: fresh.hosts[f"ans-{n}"] for n in ("cp1", "wk1", "wk2")}, cidrs)
 
 
 def test_2_after_ansible_k8sboot_up_changes_nothing(fresh: Fresh):

@@ -6,25 +6,39 @@ touched by the destructive steps. The steps depend on each other and run in orde
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import BINARIES, k8sboot, kubectl, ssh, start_times, write_inventory
+from tests.e2e.helpers import (
+    BINARIES,
+    k8sboot,
+    kubectl,
+    pod_routes,
+    ssh,
+    start_times,
+    wait_for_pod_routes,
+    write_inventory,
+)
 from tests.lab.containers import ContainerLab, LabHost
 
 pytestmark = pytest.mark.lab
 
 NAMES = ["life-cp1", "life-wk1", "life-wk2", "life-wk3"]
+POD_CIDR = "10.244.0.0/16"  # the default: the inventory below sets none
 LEFTOVERS = ("ls -d /usr/local/bin/kube* /usr/local/bin/etcd /etc/kubernetes /etc/etcd /var/lib/etcd "
              "/var/lib/kubelet /var/lib/kube-proxy /var/lib/k8sboot /etc/cni "
              "/etc/systemd/system/kube* /etc/systemd/system/etcd.service "
              "/etc/systemd/system/k8sboot-pod-routes.service /etc/sysctl.d/99-k8sboot.conf "
-             "/etc/modules-load.d/k8sboot.conf /etc/containerd/config.toml.k8sboot-* 2>/dev/null; "
+             "/etc/modules-load.d/k8sboot.conf /etc/containerd/config.toml.k8sboot-* "
+             "/usr/local/sbin/k8sboot-pod-routes /run/k8sboot 2>/dev/null; "
              "systemctl list-units --all --no-legend 'kube*' 'etcd*' 'k8sboot-pod-routes*' | grep -v not-found; "
+             f"ip route show root {POD_CIDR}; "  # the agent's routes to the other nodes' pods, cni0's own
              "ip link show cni0 2>/dev/null; iptables-save | grep -c -e KUBE- -e CNI- ; true")
 
 
@@ -48,12 +62,37 @@ class Life:
     def k8sboot(self, *args: str) -> subprocess.CompletedProcess[str]:
         return k8sboot(*args, "-i", str(self.inventory), home=self.home)
 
-    def ready_nodes(self) -> dict[str, str]:
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
         kc = self.home / "clusters" / "life" / "admin.kubeconfig"
-        out = subprocess.run([kubectl(), "--kubeconfig", str(kc), "get", "nodes", "-o", "json"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return subprocess.run([kubectl(), "--kubeconfig", str(kc), *args], input=stdin,
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+
+    def ready_nodes(self) -> dict[str, str]:
+        out = self.kubectl("get", "nodes", "-o", "json")
         return {n["metadata"]["name"]: {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"]
                 for n in json.loads(out)["items"]}
+
+    def pod_cidrs(self) -> dict[str, str]:
+        return {n["metadata"]["name"]: n["spec"]["podCIDR"]
+                for n in json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]}
+
+
+def wait_for_life_routes(life: Life, names: list[str]) -> None:
+    """Every host of names routes every other one's pod CIDR via its address, and nothing else."""
+    cidrs = life.pod_cidrs()
+    wait_for_pod_routes({n: life.hosts[n] for n in names}, {n: cidrs[n] for n in names})
+
+
+def journal_time(host: LabHost, line: str, within: float = 20.0) -> float:
+    """When the pod-routes agent on host logged line (the containers share the controller's clock)."""
+    deadline = time.monotonic() + within
+    while True:
+        out = ssh(host, "journalctl -u k8sboot-pod-routes -o short-unix --no-pager")[1]
+        found = [float(x.split()[0]) for x in out.splitlines() if x.endswith(line)]
+        if found:
+            return found[-1]
+        assert time.monotonic() < deadline, f"{host.name}: no {line!r} in the agent's journal:\n{out[-2000:]}"
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +126,42 @@ def test_1_up_then_adding_a_node_installs_only_that_node(life: Life):
     r = life.k8sboot("up")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert life.ready_nodes() == {"cp1": "True", "wk1": "True", "wk2": "True", "wk3": "True"}
-    # the existing hosts change only what must: a route to the new node's pod network
+    # the existing hosts change nothing at all: their agents find the new node in the API
     for n in ("cp1", "wk1", "wk2"):
-        assert set(changed_tasks(r.stdout, n)) <= {"pod_routes"}, (n, changed_tasks(r.stdout, n))
+        assert changed_tasks(r.stdout, n) == [], (n, changed_tasks(r.stdout, n))
         assert start_times(life.hosts[n], ["containerd", "kubelet", "kube-proxy"]) == before[n]
-    assert "node" in changed_tasks(r.stdout, "wk3")
+    assert {"node", "pod_routes"} <= set(changed_tasks(r.stdout, "wk3"))
+    wait_for_life_routes(life, ["cp1", "wk1", "wk2", "wk3"])
+    # pods on every node reach each other and a Service from every host, the new node's too
+    started = time.monotonic()
+    v = life.k8sboot("verify", "--smoke")
+    print(f"verify --smoke on 4 nodes: {time.monotonic() - started:.1f}s")
+    assert v.returncode == 0, v.stdout[-3000:] + v.stderr[-3000:]
+
+
+def test_1b_a_node_appearing_in_the_api_is_routed_by_every_agent_at_once(life: Life):
+    """The agents watch the Nodes: one created in the API (a stand-in, on an address of the
+    lab's network that nothing holds) is routed on every host within seconds, and deleted,
+    its route goes as fast."""
+    ghost_ip = str(ipaddress.ip_interface(f"{life.hosts['cp1'].address}/24").network[250])
+    ghost = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "life-ghost"},
+             "spec": {"podCIDR": "10.244.250.0/24", "podCIDRs": ["10.244.250.0/24"]},
+             "status": {"addresses": [{"type": "InternalIP", "address": ghost_ip}]}}
+    hosts = [life.hosts[n] for n in ("cp1", "wk1", "wk2", "wk3")]
+    created = time.time()
+    life.kubectl("create", "-f", "-", stdin=json.dumps(ghost))
+    try:
+        added = max(journal_time(h, f"route: 10.244.250.0/24 via {ghost_ip}") for h in hosts) - created
+        for h in hosts:
+            assert ("10.244.250.0/24", ghost_ip) in pod_routes(h), h.name
+    finally:
+        deleted = time.time()
+        life.kubectl("delete", "node", "life-ghost")
+    removed = max(journal_time(h, f"route deleted: 10.244.250.0/24 via {ghost_ip}") for h in hosts) - deleted
+    print(f"a new Node's route on every host after {added:.2f}s; a deleted one's gone after {removed:.2f}s")
+    assert added < 5 and removed < 5, (added, removed)
+    for h in hosts:
+        assert ("10.244.250.0/24", ghost_ip) not in pod_routes(h), h.name
 
 
 def test_2_remove_node_deletes_it_and_resets_only_that_host(life: Life):
@@ -101,6 +171,7 @@ def test_2_remove_node_deletes_it_and_resets_only_that_host(life: Life):
     life.write(["cp1", "wk1", "wk2"])
     assert life.ready_nodes() == {"cp1": "True", "wk1": "True", "wk2": "True"}
     assert ssh(life.hosts["wk3"], LEFTOVERS)[1].strip() == "0"
+    wait_for_life_routes(life, ["cp1", "wk1", "wk2"])  # the others' agents dropped wk3's route
     for n in ("cp1", "wk1", "wk2"):
         assert start_times(life.hosts[n], ["kubelet", "kube-proxy"]) == before[n]
 

@@ -95,8 +95,6 @@ SCENARIOS = {
         "controller_manager_extra_args": {"node-monitor-grace-period": "20s"},
         "scheduler_extra_args": {"v": "2"},
         "kubelet_extra_args": {"max-pods": "150"},
-        "pod_routes": [{"cidr": "10.244.1.0/24", "via": "10.0.0.12"},
-                       {"cidr": "10.244.2.0/24", "via": "10.0.0.13"}],
     }),
 }
 

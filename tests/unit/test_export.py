@@ -30,7 +30,6 @@ from k8sboot.cli import build_parser
 from k8sboot.commands import export as command
 from k8sboot.errors import InputError
 from k8sboot.export import api_steps, unsafe_yaml
-from k8sboot.export.host_vars import pod_routes
 from k8sboot.export.playbook import ROLES_USED
 from tests.unit.test_binaries_resolve import fake_dir
 
@@ -157,7 +156,8 @@ def test_native_export_layout_and_summary(env: Path, capsys: pytest.CaptureFixtu
     dest = export(env, native_inventory(env))
     out = capsys.readouterr().out
     for name in ("site.yml", "ansible.cfg", "inventory.yml", "files/images/pause.tar",
-                 "templates/kubelet/config.yaml.j2", "templates/node/k8sboot-pod-routes.service.j2"):
+                 "templates/kubelet/config.yaml.j2", "templates/pod-routes/k8sboot-pod-routes.service.j2",
+                 "templates/pod-routes/k8sboot-pod-routes.py.j2"):
         assert (dest / name).is_file(), name
     assert sorted(p.name for p in (dest / "host_vars").iterdir()) == ["cp1.yml", "wk1.yml", "wk2.yml"]
     assert sorted(p.name for p in (dest / "roles").iterdir()) == sorted(ROLES_USED)
@@ -305,8 +305,7 @@ def test_kubespray_export_uses_its_groups_and_its_inventory(env: Path, capsys: p
     assert hv["etcd_name"] == "etcd1" and hv["node_ip"] == "10.0.1.11"
     assert hv["k8sboot_image_archives"] == [{"src": str(dest / "files" / "images" / "pause.tar"),
                                              "name": "registry.k8s.io/pause:3.6"}]
-    assert hv["pod_routes"] == [{"cidr": "10.244.1.0/24", "via": "10.0.1.12"},
-                                {"cidr": "10.244.2.0/24", "via": "10.0.1.13"}]
+    assert "pod_routes" not in hv  # each node's agent finds the routes in the API
 
 
 def test_template_looking_values_are_kept_literal_for_ansible(env: Path) -> None:
@@ -465,21 +464,22 @@ def test_the_api_tasks_conditions_under_ansible() -> None:
         assert ansible_true(replace, {"item": current})
 
 
-def test_pod_routes_are_those_of_the_pod_routes_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pod_routes_phase_gives_each_node_the_plans_vars_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exported host_vars are the plan's: the pod_routes play needs nothing more (no
+    per-host routes: each node's agent reads them from the API)."""
     from k8sboot.phases import pod_routes as phase
     from tests.unit.test_ansible_compat import cluster
 
     plan = cluster(3, "v1.20.2", {})  # three control planes and a worker, pod CIDRs allocated
-    given: dict[str, list[dict[str, str]]] = {}
+    given: dict[str, dict[str, Any]] = {}
 
     def run_play(ctx: Any, title: str, hosts: list[Any], roles: list[str], vars_for: Any) -> None:
-        given.update({h.name: vars_for(h)["pod_routes"] for h in hosts})
+        assert roles == ["pod_routes"]
+        given.update({h.name: vars_for(h) for h in hosts})
 
     monkeypatch.setattr(phase, "run_play", run_play)
-    ctx = SimpleNamespace(options=SimpleNamespace(check=False), learned=SimpleNamespace(nodes={}),
-                          inventory=plan.inventory, plan=plan)
+    ctx = SimpleNamespace(options=SimpleNamespace(check=False), inventory=plan.inventory, plan=plan)
     phase.PodRoutes().run(ctx)  # type: ignore[arg-type]
     assert set(given) == {h.name for h in plan.inventory.hosts_in(layout.NODES)}
     for host in plan.nodes:
-        assert pod_routes(plan, host) == given[host.name]
-        assert len(given[host.name]) == len(plan.nodes) - 1
+        assert given[host.name] == plan.vars_for_host(host)
