@@ -7,6 +7,8 @@ provider made, certificates, the admin kubeconfig).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from typing import Any
 
 from k8sboot import ui
 from k8sboot.errors import InputError, RunError
@@ -36,7 +38,14 @@ class StopServices:
 
     def run(self, ctx: RunContext) -> None:
         hosts = [h for h in ctx.inventory.hosts.values() if h.address]
-        run_role(ctx, self.title, "stop", hosts)
+        # two plays, because hosts do not wait for each other within one: every host's
+        # apiserver clients are stopped before any apiserver is (roles/stop/defaults)
+        for stage in ("clients", "servers"):
+            run_play(ctx, f"{self.title} ({stage})", hosts, ["stop"], _with_stage(stage))
+
+
+def _with_stage(stage: str) -> Callable[[Host], dict[str, Any]]:
+    return lambda h: {**h.vars, "stop_stage": stage}
 
 
 class StopMachines:
