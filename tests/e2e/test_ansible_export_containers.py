@@ -1,7 +1,8 @@
 """The same roles under ansible-playbook: `k8sboot export`, then each tool finds nothing to change after the other.
 
-Clean hosts (ans-*) are brought up by ansible-playbook from the exported
-directory; `k8sboot up` then changes nothing. The other way round, on the
+Clean hosts (ans-*), described by a kubespray INI inventory, are brought up by
+ansible-playbook from the exported directory; `k8sboot up` with that same INI
+inventory then changes nothing. The other way round, on the
 session's shared cluster that `k8sboot up` made: ansible-playbook changes nothing.
 The steps depend on each other and run in order.
 """
@@ -17,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import BINARIES, REPO, k8sboot, kubectl, wait_for_pod_routes, write_inventory
+from tests.e2e.helpers import BINARIES, REPO, k8sboot, kubectl, wait_for_pod_routes
 from tests.e2e.test_engine_on_hosts import recap
 from tests.lab.containers import ContainerLab, LabHost
 
@@ -42,20 +44,35 @@ def export_and_play(home: Path, inventory: Path, directory: Path) -> subprocess.
     assert r.returncode == 0, r.stdout + r.stderr
     env = {**os.environ, "ANSIBLE_CONFIG": str(directory / "ansible.cfg"),
            "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([PLAYBOOK, "-i", str(directory / "inventory.yml"), str(directory / "site.yml")],
+    # a native inventory is exported as inventory.yml; Ansible reads a kubespray one as it is
+    written = directory / "inventory.yml"
+    ansible_inventory = written if written.exists() else inventory
+    return subprocess.run([PLAYBOOK, "-i", str(ansible_inventory), str(directory / "site.yml")],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=900,
                           stdin=subprocess.DEVNULL)
 
 
 class Fresh:
+    """Clean hosts described by a kubespray inventory (INI + group_vars), as kubespray users
+    have them: both tools read that same directory. (The shared cluster's is native.)"""
+
     def __init__(self, home: Path, hosts: dict[str, LabHost]):
         self.home = home
         self.hosts = hosts
-        self.inventory = write_inventory(home / "ans.yml", "ans", {
-            "cp1": {"address": hosts["ans-cp1"].address, "groups": ["etcd", "control_plane", "nodes"]},
-            "wk1": {"address": hosts["ans-wk1"].address, "groups": ["nodes"], "user": "admin", "become": True},
-            "wk2": {"address": hosts["ans-wk2"].address, "groups": ["nodes"]},
-        }, key=hosts["ans-cp1"].key_path, binaries=BINARIES)
+        spray = home / "mycluster"
+        (spray / "group_vars").mkdir(parents=True)
+        (spray / "group_vars" / "all.yml").write_text(yaml.safe_dump(
+            {"k8sboot_cluster": {"name": "ans", "binaries": BINARIES}}, sort_keys=False))
+        address = {n: hosts[f"ans-{n}"].address for n in ("cp1", "wk1", "wk2")}
+        (spray / "hosts.ini").write_text(
+            "[all]\n"
+            f"cp1 ansible_host={address['cp1']} ip={address['cp1']}\n"
+            f"wk1 ansible_host={address['wk1']} ip={address['wk1']} ansible_user=admin ansible_become=true\n"
+            f"wk2 ansible_host={address['wk2']} ip={address['wk2']}\n\n"
+            "[kube_control_plane]\ncp1\n\n[etcd]\ncp1\n\n[kube_node]\ncp1\nwk1\nwk2\n\n"
+            "[k8s_cluster:children]\nkube_control_plane\nkube_node\n\n"
+            f"[all:vars]\nansible_user=root\nansible_ssh_private_key_file={hosts['ans-cp1'].key_path}\n")
+        self.inventory = spray / "hosts.ini"
 
 
 @pytest.fixture(scope="module")
