@@ -11,6 +11,7 @@ import sys
 from typing import Any, Callable
 
 from k8sboot import __version__, ui
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.errors import K8sbootError
 
 EPILOG = "Exit codes: 0 success, 1 a run failed on a host, 2 bad input (inventory, flags, files)."
@@ -52,7 +53,8 @@ def _play_args(p: argparse.ArgumentParser) -> None:
 
 
 def _connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--forks", type=int, default=10, help="hosts worked on in parallel (default 10)")
+    p.add_argument("--forks", type=int, default=DEFAULT_FORKS,
+                   help=f"hosts worked on in parallel (default {DEFAULT_FORKS})")
     _timeout_arg(p)
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="accept host keys that differ from the recorded ones (a host reinstalled on purpose)")

@@ -14,6 +14,7 @@ from typing import Any
 from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.reach import DIRECT, Reach
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.plan import apiserver_urls, cluster_settings, uses_apiserver_lb
 from k8sboot.state import ClusterState
@@ -207,7 +208,7 @@ def read_services(pool: ConnectionPool, host: Host, apiserver_lb: bool = False) 
 
 
 def gather(
-    inventory: Inventory, state: ClusterState, pool: ConnectionPool, forks: int = 10
+    inventory: Inventory, state: ClusterState, pool: ConnectionPool, forks: int = DEFAULT_FORKS
 ) -> dict[str, Any]:
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())

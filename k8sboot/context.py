@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from k8sboot import ui
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.engine.pending_handlers import PendingHandlers
 from k8sboot.inventory.model import Inventory
 from k8sboot.state import ClusterState
@@ -27,7 +28,7 @@ class CommandContext:
     roles_dirs: list[Path]
     accept_new_host_keys: bool = False
     connect_timeout: float = 10.0
-    forks: int = 10
+    forks: int = DEFAULT_FORKS
 
     def pool(self) -> ConnectionPool:
         # rich markup would eat "[host]:port" (known_hosts' spelling off port 22)

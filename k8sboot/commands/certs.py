@@ -40,6 +40,7 @@ from k8sboot.commands.up import roll_options, run_and_report
 from k8sboot.connection.digests import file_sha256s
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.context import CommandContext
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.errors import InputError, K8sbootError, UnreachableError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
@@ -317,7 +318,7 @@ def renew(args: argparse.Namespace) -> int:
     names = [expiry.cert_name(s) for s in stems]
     ui.info(f"renewing {len(stems)} certificate(s), each with a new key: {escape(', '.join(names))}")
     phase = RenewCertificates(stems)
-    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", 10)),
+    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", DEFAULT_FORKS)),
                      ui.Reporter(verbose=getattr(args, "verbose", 0)), roll=roll_options(args, command.inventory))
     failed, total = run_and_report(certs_renew_phases(phase), ctx, started)
     if failed:

@@ -11,6 +11,7 @@ from typing import Any
 
 from k8sboot import ui
 from k8sboot.context import CommandContext
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.errors import InputError
 from k8sboot.inventory import apply_machines, load_inventory
 from k8sboot.inventory.model import Host, Inventory
@@ -49,7 +50,7 @@ def build_context(args: argparse.Namespace) -> CommandContext:
         roles_dirs=_user_dirs(inv, "roles_dir", getattr(args, "roles_path", None)) + [ROLES_DIR],
         accept_new_host_keys=getattr(args, "accept_new_host_keys", False),
         connect_timeout=getattr(args, "connect_timeout", 10.0),
-        forks=getattr(args, "forks", 10),
+        forks=getattr(args, "forks", DEFAULT_FORKS),
     )
 
 

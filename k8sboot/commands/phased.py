@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from k8sboot import ui
 from k8sboot.commands.context import build_context
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.errors import InputError
 from k8sboot.phases.base import Phase, RunContext, run_phases
 
@@ -28,7 +29,7 @@ def confirmed(args: argparse.Namespace, what: str, question: str) -> bool:
 def run_phased(args: argparse.Namespace, phases_for: Callable[[RunContext], list[Phase]], done: str) -> int:
     started = time.monotonic()
     command = build_context(args)
-    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", 10)),
+    ctx = RunContext(command, command.pool(), command.run_options(forks=getattr(args, "forks", DEFAULT_FORKS)),
                      ui.Reporter(verbose=getattr(args, "verbose", 0)))
     run_phases(phases_for(ctx), ctx)
     ui.info(f"{done} ({time.monotonic() - started:.1f}s)")

@@ -26,6 +26,7 @@ from k8sboot.connection.deadline import TaskConnection
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.engine.control import RunControl
+from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.engine.modules import MODULES, ModuleContext, ModuleResult
 from k8sboot.engine.pending_handlers import PendingHandlers
 from k8sboot.engine.results import (
@@ -64,7 +65,7 @@ CENSORED = "the output has been hidden due to the fact that 'no_log: true' was s
 class RunOptions:
     check: bool = False
     diff: bool = False
-    forks: int = 10
+    forks: int = DEFAULT_FORKS
     tags: set[str] = field(default_factory=set)
     skip_tags: set[str] = field(default_factory=set)
     control: RunControl = field(default_factory=RunControl)  # Ctrl-C, and who is at which task
