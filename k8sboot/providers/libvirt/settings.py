@@ -16,6 +16,7 @@ from pathlib import Path
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Inventory
+from k8sboot.providers.settings_input import network_setting
 
 PROVIDER = "libvirt"
 DEFAULT_CPUS = 2
@@ -43,12 +44,7 @@ class LibvirtSettings:
         if accelerator not in ("auto", "kvm", "tcg"):
             raise InputError(f"cluster.provider.accelerator: {accelerator!r} is not "
                              "one of auto, kvm, tcg")
-        try:
-            network = ipaddress.IPv4Network(str(raw.get("network", cls.network)))
-        except ValueError as exc:
-            raise InputError(f"cluster.provider.network: {exc}") from None
-        if network.num_addresses < 16:
-            raise InputError(f"cluster.provider.network: {network} is too small")
+        network = network_setting(raw, cls.network)
         return cls(uri=str(raw.get("uri", cls.uri)), accelerator=accelerator,
                    network=network,
                    pool_dir=Path(str(raw.get("pool_dir", cls.pool_dir))).expanduser(),

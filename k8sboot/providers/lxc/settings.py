@@ -12,6 +12,7 @@ from pathlib import Path
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Inventory
+from k8sboot.providers.settings_input import network_setting, provider_mapping
 
 PROVIDER = "lxc"
 # apart from the libvirt provider's 192.168.150.0/24 and Kubernetes' default pod and
@@ -28,19 +29,10 @@ class LxcSettings:
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> LxcSettings:
-        raw = inventory.cluster.get("provider")
-        if raw is None or isinstance(raw, str):
+        raw = provider_mapping(inventory, PROVIDER)
+        if raw is None:
             return cls()
-        if not isinstance(raw, dict):
-            raise InputError(f"cluster.provider must be a name or a mapping, not {raw!r}")
-        if raw.get("type") != PROVIDER:
-            return cls()  # another provider's settings (hosts may mix providers)
-        try:
-            network = ipaddress.IPv4Network(str(raw.get("network", cls.network)))
-        except ValueError as exc:
-            raise InputError(f"cluster.provider.network: {exc}") from None
-        if network.num_addresses < 16:
-            raise InputError(f"cluster.provider.network: {network} is too small")
+        network = network_setting(raw, cls.network)
         path = Path(str(raw.get("path", cls.path))).expanduser()
         if not path.is_absolute():
             raise InputError(f"cluster.provider.path: {path} must be an absolute path")

@@ -24,6 +24,7 @@ from typing import Any
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host, Inventory
+from k8sboot.providers.settings_input import provider_mapping
 
 PROVIDER = "vagrant"
 DEFAULT_BOX = "k8sboot/bookworm"
@@ -50,12 +51,8 @@ class VagrantSettings:
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> VagrantSettings:
-        raw = inventory.cluster.get("provider")
-        if raw is None or isinstance(raw, str):
-            return cls()
-        if not isinstance(raw, dict):
-            raise InputError(f"cluster.provider must be a name or a mapping, not {raw!r}")
-        if raw.get("type") != PROVIDER:
+        raw = provider_mapping(inventory, PROVIDER)
+        if raw is None:
             return cls()  # the cluster default is another provider; vagrant hosts get defaults
         unknown = sorted(set(raw) - set(_KNOWN))
         if unknown:
