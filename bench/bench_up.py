@@ -43,6 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_args import host_counts  # noqa: E402
 from tests.e2e.helpers import BINARIES, KUBE_BIN, write_inventory
 from tests.lab.containers import ContainerLab, LabHost
 
@@ -362,16 +363,6 @@ def phase_table(results: list[Result]) -> str:
         for p in names
     ]
     return "\n".join(lines)
-
-
-def host_counts(text: str) -> list[int]:
-    try:
-        counts = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not counts or any(c < 1 for c in counts):
-        raise argparse.ArgumentTypeError("host counts must be positive")
-    return counts
 
 
 def main() -> int:
