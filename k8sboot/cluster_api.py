@@ -14,6 +14,9 @@ from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.reachability import first_answering
 
+# every call gets a deadline: a slow apiserver (an emulated VM warming up) is retried by the caller
+REQUEST_TIMEOUT = 10.0
+
 
 def api_client(kubeconfig: Path, other_servers: Sequence[str] = (), reach: Reach = DIRECT) -> client.ApiClient:
     """A client from a kubeconfig; with other_servers (every apiserver), one that answers.
@@ -77,12 +80,16 @@ def ensure_kubelet_api_rbac(api: client.ApiClient) -> bool:
         subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
                                        name=KUBELET_API_USER)],
     )
-    changed = _ensure(api, lambda: rbac.read_cluster_role(KUBELET_API_ROLE).rules, role.rules,
-                      lambda: rbac.create_cluster_role(role),
-                      lambda: rbac.replace_cluster_role(KUBELET_API_ROLE, role))
-    changed |= _ensure(api, lambda: rbac.read_cluster_role_binding(KUBELET_API_ROLE).subjects, binding.subjects,
-                       lambda: rbac.create_cluster_role_binding(binding),
-                       lambda: rbac.replace_cluster_role_binding(KUBELET_API_ROLE, binding))
+    t = REQUEST_TIMEOUT
+    changed = _ensure(api, lambda: rbac.read_cluster_role(KUBELET_API_ROLE, _request_timeout=t).rules,
+                      role.rules,
+                      lambda: rbac.create_cluster_role(role, _request_timeout=t),
+                      lambda: rbac.replace_cluster_role(KUBELET_API_ROLE, role, _request_timeout=t))
+    changed |= _ensure(api,
+                       lambda: rbac.read_cluster_role_binding(KUBELET_API_ROLE, _request_timeout=t).subjects,
+                       binding.subjects,
+                       lambda: rbac.create_cluster_role_binding(binding, _request_timeout=t),
+                       lambda: rbac.replace_cluster_role_binding(KUBELET_API_ROLE, binding, _request_timeout=t))
     return changed
 
 
@@ -93,7 +100,11 @@ def _ensure(api: client.ApiClient, read_current, wanted, create, replace) -> boo
     except ApiException as e:
         if e.status != 404:
             raise
-        create()
+        try:
+            create()
+        except ApiException as e:
+            if e.status != 409:  # 409: a create retried after a timeout had been done after all
+                raise
         return True
     if api.sanitize_for_serialization(current) != api.sanitize_for_serialization(wanted):
         replace()
@@ -103,13 +114,13 @@ def _ensure(api: client.ApiClient, read_current, wanted, create, replace) -> boo
 
 def ensure_label(api: client.ApiClient, node: str, key: str, value: str = "") -> bool:
     core = client.CoreV1Api(api)
-    n = core.read_node(node)
+    n = core.read_node(node, _request_timeout=REQUEST_TIMEOUT)
     if (n.metadata.labels or {}).get(key) == value:
         return False
-    core.patch_node(node, {"metadata": {"labels": {key: value}}})
+    core.patch_node(node, {"metadata": {"labels": {key: value}}}, _request_timeout=REQUEST_TIMEOUT)
     return True
 
 
 def set_pod_cidr(api: client.ApiClient, node: str, cidr: str) -> None:
     """Write the pod CIDR k8sboot allocated into a Node's spec (it can be set once, never changed)."""
-    client.CoreV1Api(api).patch_node(node, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}}, _request_timeout=10)
+    client.CoreV1Api(api).patch_node(node, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}}, _request_timeout=REQUEST_TIMEOUT)

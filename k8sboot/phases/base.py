@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.markup import escape
 
 from k8sboot import ui
+from k8sboot.api_retry import is_api_error, reason_of
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.context import CommandContext
 from k8sboot.engine.results import PlayResult
@@ -73,6 +74,20 @@ class Phase(Protocol):
         """Do the phase's work; raise a K8sbootError to stop the run."""
 
 
+def run_phase(phase: Phase, ctx: RunContext) -> None:
+    """One phase, timed; an API error it did not expect becomes one line naming it, not a traceback."""
+    started = time.monotonic()
+    try:
+        phase.run(ctx)
+    except Exception as e:
+        if not is_api_error(e):
+            raise
+        raise RunError(f"{phase.title}: the apiserver did not answer as expected ({reason_of(e)}); "
+                       "run the command again once it answers") from None
+    finally:
+        ctx.timings.append((phase.title, time.monotonic() - started))
+
+
 def run_phases(phases: list[Phase], ctx: RunContext) -> None:
     """The one phase loop of every command: titles, timings, Ctrl-C, connections closed at the end.
 
@@ -84,11 +99,7 @@ def run_phases(phases: list[Phase], ctx: RunContext) -> None:
     try:
         for phase in phases:
             ui.console.print(f"[bold cyan]▶ {escape(phase.title)}[/]")
-            started = time.monotonic()
-            try:
-                phase.run(ctx)
-            finally:
-                ctx.timings.append((phase.title, time.monotonic() - started))
+            run_phase(phase, ctx)
     except KeyboardInterrupt:
         in_flight = ctx.options.control.cancel()
         ctx.pool.abort()

@@ -7,13 +7,12 @@ apiserver come up saves the whole node phase from the critical path.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from k8sboot import ui
 from k8sboot.errors import RunError
-from k8sboot.phases.base import Phase, RunContext
+from k8sboot.phases.base import Phase, RunContext, run_phase
 
 
 @dataclass
@@ -29,11 +28,7 @@ class ConcurrentChains:
             local = replace(ctx, reporter=ui.Reporter(verbose=ctx.reporter.verbose, diff=ctx.reporter.diff,
                                                       live=False))
             for phase in chain:
-                started = time.monotonic()
-                try:
-                    phase.run(local)
-                finally:
-                    ctx.timings.append((phase.title, time.monotonic() - started))
+                run_phase(phase, local)
 
         with ThreadPoolExecutor(max_workers=len(self.chains)) as ex:
             futures = [ex.submit(run_chain, c) for c in self.chains]

@@ -11,6 +11,7 @@ import shlex
 import time
 
 from k8sboot import ui
+from k8sboot.api_retry import call_api
 from k8sboot.cluster_layout import CONTROL_PLANE, CONTROL_PLANE_LABEL, GROUP_UNITS, NODES
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
@@ -98,7 +99,7 @@ class WaitReady:
                 raise RunError(f"nodes not Ready after {timeout:.0f}s:\n" + "\n".join(report))
             time.sleep(1)
         ui.info(f"  {time.monotonic() - started:5.1f}s all {len(wanted)} node(s) Ready")
-        for h in ctx.inventory.hosts_in(CONTROL_PLANE):
-            if h.in_group(NODES):
-                ensure_label(api, h.node_name, CONTROL_PLANE_LABEL)
-        ctx.learned.nodes = node_views(api)
+        server = api.configuration.host
+        for node in [h.node_name for h in ctx.inventory.hosts_in(CONTROL_PLANE) if h.in_group(NODES)]:
+            call_api(lambda: ensure_label(api, node, CONTROL_PLANE_LABEL), f"label node {node}", server)
+        ctx.learned.nodes = call_api(lambda: node_views(api), "read the nodes", server)

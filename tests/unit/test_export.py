@@ -396,12 +396,13 @@ def test_rbac_objects_are_those_k8sboot_creates(monkeypatch: pytest.MonkeyPatch)
         def __init__(self, api: Any) -> None:
             pass
 
-        def read_cluster_role(self, name: str) -> Any:
+        def read_cluster_role(self, name: str, **options: Any) -> Any:
             raise ApiException(status=404)
 
         read_cluster_role_binding = read_cluster_role
 
-        def create_cluster_role(self, body: Any) -> None:
+        def create_cluster_role(self, body: Any, **options: Any) -> None:
+            assert options.get("_request_timeout")  # every call to the apiserver has a deadline
             created.append(body)
 
         create_cluster_role_binding = create_cluster_role

@@ -92,3 +92,21 @@ def test_a_merged_kubeconfig_is_0600_from_its_first_byte_even_with_a_permissive_
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert yaml.safe_load(target.read_text())["current-context"] == "lab"
     assert Path(target).read_text().count("other:6443") == 1  # the user's own entries kept
+
+
+@dataclass
+class ApiTimesOut:
+    title: str
+
+    def run(self, ctx: RunContext) -> None:
+        from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+
+        cause = ReadTimeoutError(None, "/api/v1/nodes", "Read timed out.")  # type: ignore[arg-type]
+        raise MaxRetryError(None, "/api/v1/nodes", cause)  # type: ignore[arg-type]
+
+
+def test_an_api_error_no_phase_expected_is_one_line_naming_the_phase_not_a_traceback():
+    ctx = context()
+    with pytest.raises(RunError, match=r"^roll nodes: the apiserver did not answer as expected \(ReadTimeoutError\)"):
+        ConcurrentChains("x", [[ApiTimesOut("roll nodes")], [Works("nodes", [])]]).run(ctx)
+    assert {t for t, _ in ctx.timings} == {"roll nodes", "nodes"}
