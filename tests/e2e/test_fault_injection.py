@@ -233,7 +233,7 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
         run.reap()
     out = run.output
     fi.note("lost host: what the run said about fi-wk1: " + " | ".join(
-        line.strip() for line in out.splitlines() if line.startswith(("fi-wk1", "failed: [fi-wk1]"))))
+        line.strip() for line in out.splitlines() if "fi-wk1" in line))
     assert rc == 1, out[-4000:]
     counts = recap(out)
     # the other host finished its work
@@ -247,9 +247,13 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
     fi.note(f"lost host: rerun exit 0; {r.stdout.strip().splitlines()[-1]}; temporary files on fi-wk1: "
             f"{fi.tmp_files('fi-wk1', '/')}")
 
-    # and the lost host was named as such (a lost connection, not a failed command)
+    # and the lost host was named as such (a lost connection, not a failed command). Where the cut
+    # lands decides which step notices: a play (then its recap counts the host unreachable) or,
+    # when fi-wk1's preview was already done, the roll's own SSH commands (no play, no recap line)
     assert re.search(r"fi-wk1: (UNREACHABLE|unreachable)", out), out[-4000:]
-    assert counts["fi-wk1"]["unreachable"] == 1, out[-4000:]
+    assert "fi-wk1: FAILED" not in out, out[-4000:]
+    if "fi-wk1" in counts:
+        assert counts["fi-wk1"]["unreachable"] == 1 and counts["fi-wk1"]["failed"] == 0, out[-4000:]
 
 
 def test_3_a_full_disk_during_upload_is_reported_as_such(fi: Faults, tmp_path: Path):
