@@ -31,16 +31,23 @@ def is_api_error(e: BaseException) -> bool:
 
 def is_transient(e: BaseException) -> bool:
     """A timeout, a lost connection, 429 or a 5xx: the same call may succeed in a moment."""
-    status = getattr(e, "status", None)
-    if type(e).__name__ == "ApiException" and status is not None:
+    status = _status(e)
+    if status is not None:
         return status == 429 or status >= 500
     return is_api_error(e)
 
 
+def _status(e: BaseException) -> int | None:
+    """The HTTP status of an API answer (ApiException and its per-status subclasses:
+    NotFoundException, ServiceException, ...), None for errors without one."""
+    status = getattr(e, "status", None)
+    return status if isinstance(status, int) and is_api_error(e) else None
+
+
 def reason_of(e: BaseException) -> str:
     """The short reason of an API error: '504 Gateway Timeout', 'ReadTimeoutError', ..."""
-    status = getattr(e, "status", None)
-    if type(e).__name__ == "ApiException" and status:
+    status = _status(e)
+    if status is not None:
         return f"{status} {getattr(e, 'reason', '') or ''}".strip()
     reason = getattr(e, "reason", None)  # urllib3's MaxRetryError wraps the real cause
     return type(reason).__name__ if isinstance(reason, BaseException) else type(e).__name__

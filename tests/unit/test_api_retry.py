@@ -47,6 +47,17 @@ def test_classification_of_real_client_errors() -> None:
     assert not is_api_error(ValueError("x")) and not is_api_error(OSError("local file"))
 
 
+def test_the_clients_per_status_subclasses_are_classified_by_their_status() -> None:
+    # the client raises ServiceException for 5xx and NotFoundException/ForbiddenException for 4xx
+    from kubernetes.client import exceptions
+
+    for name, status, transient in (("ServiceException", 504, True), ("NotFoundException", 404, False),
+                                    ("ForbiddenException", 403, False)):
+        e = getattr(exceptions, name)(status=status, reason="r")
+        assert is_transient(e) is transient, name
+        assert reason_of(e) == f"{status} r"
+
+
 def test_transient_errors_are_retried_until_an_answer() -> None:
     clock = Clock()
     fn, calls = flaky([read_timeout(), ApiException(status=504, reason="Gateway Timeout")])
