@@ -32,6 +32,9 @@ APISERVER_PORT = 6443
 # Its own port: a control plane's apiserver already holds 6443 on every address.
 APISERVER_LB_PORT = 6444
 APISERVER_LB_UNIT = "k8sboot-apiserver-lb"
+# Every node runs the pod routes agent (roles/pod_routes): routes to the other nodes' pod
+# CIDRs, from the API. Not in GROUP_UNITS: it starts after the nodes are Ready.
+POD_ROUTES_UNIT = "k8sboot-pod-routes"
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 

@@ -11,7 +11,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES
+from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES, POD_ROUTES_UNIT
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.engine.forks import DEFAULT_FORKS
@@ -23,6 +23,7 @@ UNITS_BY_GROUP = GROUP_UNITS  # the units each role group runs
 RESOURCES = ("cpu", "memory", "pods")  # the ones the table shows; JSON keeps them all
 ROLE_PREFIX = "node-role.kubernetes.io/"
 API_TIMEOUT = 5.0
+RUNNING_MACHINE = ("running", "unknown")  # the providers' words for a machine worth dialling
 
 
 # -- shaping (pure) -------------------------------------------------------------
@@ -180,18 +181,41 @@ def read_etcd(inventory: Inventory, state: ClusterState, reach: Reach = DIRECT) 
             "down": [{"name": n, "error": why} for n, why in report.down]}
 
 
-def read_services(pool: ConnectionPool, host: Host, apiserver_lb: bool = False) -> dict[str, Any]:
+def read_machines(inventory: Inventory, state: ClusterState) -> dict[str, str]:
+    """host -> its machine's state in its provider's words ("running", "stopped", "shut off",
+    "absent"), for the hosts a provider made; a provider that cannot answer says "unknown"."""
+    from k8sboot.providers import provider_for  # a provider's library loads only when one is used
+
+    out: dict[str, str] = {}
+    for name in sorted({h.provider for h in inventory.hosts.values() if h.provider}):
+        hosts = [h.name for h in inventory.hosts.values() if h.provider == name]
+        try:
+            out.update(provider_for(name).state(inventory, state))
+        except Exception:  # noqa: BLE001 - status shows what it can; the hosts' SSH check still runs
+            out.update({h: "unknown" for h in hosts})
+    return out
+
+
+def read_services(pool: ConnectionPool, host: Host, apiserver_lb: bool = False,
+                  machine: str | None = None) -> dict[str, Any]:
+    """The host's k8sboot units; a made machine that is not running is not dialled (`machine`: its state)."""
     units = units_for_groups(host.groups)
     if apiserver_lb and NODES in host.groups:
         units.append(APISERVER_LB_UNIT)
+    if NODES in host.groups:
+        units.append(POD_ROUTES_UNIT)
     entry: dict[str, Any] = {
         "name": host.name,
         "address": host.address,
         "groups": list(host.groups),
+        "machine": machine,
         "reachable": False,
         "error": None,
         "services": {},
     }
+    if machine is not None and machine not in RUNNING_MACHINE:
+        entry["error"] = f"its machine is {machine} (`k8sboot start` boots it)"
+        return entry
     try:
         conn = pool.get(host)
         r = (
@@ -217,7 +241,8 @@ def gather(
         api_future = ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
         etcd_future = ex.submit(read_etcd, inventory, state, pool.reach)
         lb = uses_apiserver_lb(inventory, cluster_settings(inventory))
-        host_entries = list(ex.map(lambda h: read_services(pool, h, lb), hosts))
+        machines = read_machines(inventory, state)  # first: a stopped machine is not dialled
+        host_entries = list(ex.map(lambda h: read_services(pool, h, lb, machines.get(h.name)), hosts))
         api = api_future.result()
         etcd = etcd_future.result()
     raw_nodes = api.pop("nodes")

@@ -149,12 +149,16 @@ def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
     t = Table(
         title="Services on the hosts (systemctl is-active)", title_justify="left", pad_edge=False
     )
-    for col in ("HOST", "ADDRESS", "GROUPS", "SERVICES"):
+    machines = any(h.get("machine") for h in hosts)  # the column only where a provider made hosts
+    for col in ("HOST", "ADDRESS", "GROUPS", *(["MACHINE"] if machines else []), "SERVICES"):
         t.add_column(col)
     for h in hosts:
         services = service_text(h["services"]) if h["reachable"] else "[red]unreachable[/]"
+        machine = h.get("machine")
+        style = "green" if machine == "running" else "red"
         t.add_row(
-            escape(h["name"]), escape(h["address"] or "-"), escape(",".join(h["groups"])), services
+            escape(h["name"]), escape(h["address"] or "-"), escape(",".join(h["groups"])),
+            *([f"[{style}]{escape(machine)}[/]" if machine else "-"] if machines else []), services
         )
     return t
 

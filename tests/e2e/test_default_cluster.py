@@ -77,6 +77,11 @@ def test_the_default_container_cluster_lives_up_rerun_stop_start_down(tmp_path: 
         assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
         assert lxc_state() == "STOPPED"  # shut down, its disk kept
         assert (LXCPATH / CONTAINER / "rootfs" / "etc/kubernetes").is_dir()
+        status = k8sboot("status", "-o", "json", home=home, timeout=120)
+        assert status.returncode == 1, status.stdout[-3000:] + status.stderr[-3000:]
+        host = json.loads(status.stdout)["hosts"][0]
+        assert (host["machine"], host["reachable"]) == ("stopped", False), host
+        assert "host local: its machine is stopped" in status.stderr + status.stdout
 
         start = k8sboot("start", home=home, timeout=600)
         assert start.returncode == 0, start.stdout[-4000:] + start.stderr[-4000:]

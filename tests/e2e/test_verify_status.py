@@ -153,11 +153,13 @@ def test_status_json_and_yaml_hold_every_node_and_host(cluster: Cluster):
         "containerd",
         "kubelet",
         "kube-proxy",
+        "k8sboot-pod-routes",
     ]
     assert hosts["wk1"]["services"] == {
         "containerd": "active",
         "kubelet": "active",
         "kube-proxy": "active",
+        "k8sboot-pod-routes": "active",
     }
     assert all(state == "active" for h in hosts.values() for state in h["services"].values())
 

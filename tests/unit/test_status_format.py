@@ -117,3 +117,37 @@ def test_the_table_shows_the_services_even_without_the_api(monkeypatch):
     )
     text = out.getvalue()
     assert "not answering" in text and "etcd active" in text and "kube-apiserver failed" in text
+
+
+def test_a_stopped_machine_is_shown_as_such_and_not_dialled(monkeypatch):
+    from k8sboot.cluster_status import read_services
+    from k8sboot.inventory.model import Host
+
+    class NoDialling:
+        def get(self, host):  # noqa: ANN001, ANN201
+            raise AssertionError("a stopped machine must not be dialled")
+
+    host = Host(name="local", address="10.125.0.11", groups=["etcd", "control_plane", "nodes"])
+    entry = read_services(NoDialling(), host, machine="stopped")  # type: ignore[arg-type]
+    assert entry["machine"] == "stopped" and entry["reachable"] is False
+    assert entry["error"] == "its machine is stopped (`k8sboot start` boots it)"
+
+    out = io.StringIO()
+    monkeypatch.setattr(cmd.ui, "console", Console(file=out, width=200, color_system=None))
+    cmd.render_table({"cluster": "local", "nodes": [], "hosts": [entry],
+                      "api": {"reachable": False, "url": "https://10.125.0.11:6443", "error": "x", "version": None}})
+    header = next(line for line in out.getvalue().splitlines() if "HOST" in line)
+    assert "MACHINE" in header
+    assert "stopped" in out.getvalue() and "unreachable" in out.getvalue()
+    assert cmd.problems({"cluster": "local", "api": {"reachable": True}, "hosts": [entry]}) == [
+        "host local: its machine is stopped (`k8sboot start` boots it)"]
+
+
+def test_hosts_without_a_provider_get_no_machine_column(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(cmd.ui, "console", Console(file=out, width=200, color_system=None))
+    cmd.render_table({"cluster": "lab", "nodes": [], "api": {"reachable": False, "url": "u", "error": "x",
+                                                             "version": None},
+                      "hosts": [{"name": "cp1", "address": "10.0.0.1", "groups": ["etcd"], "reachable": True,
+                                 "error": None, "services": {"etcd": "active"}}]})
+    assert "MACHINE" not in out.getvalue()

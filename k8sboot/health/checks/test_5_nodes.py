@@ -1,4 +1,4 @@
-"""Nodes: containerd, kubelet and kube-proxy run, the kubelet is healthy, the API says Ready."""
+"""Nodes: containerd, kubelet, kube-proxy and the pod routes agent run, the kubelet is healthy, the API says Ready."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ UNITS = layout.GROUP_UNITS[layout.NODES]
 def test_node_unit(host, unit):
     """{unit} active and enabled"""
     assert_unit_running_and_enabled(host, unit)
+
+
+def test_pod_routes_agent(host):
+    """pod routes agent active and enabled"""
+    assert_unit_running_and_enabled(host, layout.POD_ROUTES_UNIT)
 
 
 def test_kubelet_healthz(host):
