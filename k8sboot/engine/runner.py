@@ -309,7 +309,7 @@ class Runner:
         spec.check_args(args, task.where)
         ctx = ModuleContext(
             conn=conn, host=host, vars=variables, templar=self.templar, role_dir=role.path,
-            check=self.options.check, diff=self.options.diff,
+            check=self.options.check if task.check_mode is None else task.check_mode, diff=self.options.diff,
             become=task.become if task.become is not None else host.become,
         )
         attempts = 1

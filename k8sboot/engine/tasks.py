@@ -28,7 +28,7 @@ from k8sboot.errors import InputError
 KEYWORDS = {
     "name", "when", "loop", "notify", "register", "become", "tags",
     "changed_when", "failed_when", "ignore_errors", "args", "no_log",
-    "until", "retries", "delay", "timeout",
+    "until", "retries", "delay", "timeout", "check_mode",
 }
 # Ansible knows `listen` on handlers only: on a task it is an unknown module
 HANDLER_KEYWORDS = KEYWORDS | {"listen"}
@@ -61,6 +61,9 @@ class Task:
     retries: Any = 3  # may be a template: rendered when the task runs
     delay: Any = 5
     timeout: Any = None  # seconds for the whole task (Ansible's keyword); None: the runner's default
+    # Ansible's keyword: False runs the task for real even in check mode (a read-only probe whose
+    # result later `when`s need), True always checks; None follows the run
+    check_mode: bool | None = None
 
     @property
     def where(self) -> str:
@@ -161,6 +164,8 @@ def parse_task(raw: Any, file: str, index: int, known_modules: set[str], handler
         retries=raw.get("retries", 3),
         delay=raw.get("delay", 5),
         timeout=raw.get("timeout"),
+        check_mode=None if raw.get("check_mode") is None else
+        keyword_bool(raw["check_mode"], "check_mode", where, file),
     )
 
 

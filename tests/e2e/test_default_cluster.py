@@ -72,6 +72,10 @@ def test_the_default_container_cluster_lives_up_rerun_stop_start_down(tmp_path: 
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert recap(again.stdout)["local"]["changed"] == 0
         assert "already running" in again.stdout + again.stderr
+        # the preview found nothing to change, so the roll ran no play (a preview that failed on a
+        # probe skipped in check mode once made every no-op rerun run the node role a second time)
+        assert "nodes: nothing to change on local" in again.stdout, again.stdout[-3000:]
+        assert "nodes without drain" not in again.stdout, again.stdout[-3000:]
 
         stop = k8sboot("stop", home=home, timeout=300)
         assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]

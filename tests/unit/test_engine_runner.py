@@ -123,3 +123,30 @@ def test_uri_reports_the_status_the_host_saw(tmp_path):
     result, rec = run_play(roles, ["r"], {"h1": FakeHost("h1", answers=answers)})
     assert rec.statuses("h1")["ready"] == OK
     assert "unexpected output from the host" in result.failures[0].msg  # not a traceback
+
+
+def test_check_mode_false_runs_a_read_only_probe_in_a_preview_so_later_whens_can_use_it(tmp_path):
+    # Ansible's `check_mode: false`: the probe runs even in check mode; a task without it is skipped
+    from k8sboot.connection.result import CommandResult
+
+    roles = write_role(tmp_path, [
+        {"name": "probe", "ansible.builtin.command": "systemctl cat lb.service", "register": "lb",
+         "changed_when": False, "failed_when": False, "check_mode": False},
+        {"name": "stop it", "ansible.builtin.command": "systemctl stop lb", "when": "lb.rc == 0"},
+        {"name": "skipped in check mode", "ansible.builtin.command": "echo hi"},
+    ])
+    host = FakeHost("h1", answers={r"^systemctl cat": CommandResult("systemctl cat", 1, "", "No files found")})
+    result, rec = run_play(roles, ["r"], {"h1": host}, RunOptions(check=True))
+    assert result.ok, result.failures
+    assert rec.statuses("h1") == {"probe": OK, "stop it": SKIPPED, "skipped in check mode": SKIPPED}
+    assert host.commands == ["systemctl cat lb.service"]
+
+
+def test_check_mode_must_be_a_boolean(tmp_path):
+    import pytest
+
+    from k8sboot.errors import InputError
+
+    roles = write_role(tmp_path, [{"name": "p", "ansible.builtin.command": "true", "check_mode": "sometimes"}])
+    with pytest.raises(InputError, match="check_mode"):
+        run_play(roles, ["r"], {"h1": FakeHost("h1")})
