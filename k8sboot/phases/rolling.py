@@ -75,6 +75,9 @@ def would_change(ctx: RunContext, hosts: list[Host], roles: list[str],
                     replace(ctx.options, check=True), reporter)
     preview = runner.run(Play("preview", hosts, load_roles(roles, ctx.command.roles_dirs)))
     failed = {f.host for f in preview.failures}
+    for f in preview.failures:  # said, not hidden: such a host is rolled whether it needs it or not
+        ui.warn(f"could not preview the {', '.join(roles)} role on {f.host}, so it is rolled: "
+                + f.describe().strip().splitlines()[0])
     changing = {h.name: reporter.notified.get(h.name, set()) for h in hosts
                 if h.name in failed or preview.stats.get(h.name, HostStats()).changed}
     owed = ctx.options.pending
