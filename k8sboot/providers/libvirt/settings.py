@@ -16,7 +16,7 @@ from pathlib import Path
 
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Inventory
-from k8sboot.providers.settings_input import network_setting
+from k8sboot.providers.settings_input import network_setting, provider_mapping
 
 PROVIDER = "libvirt"
 DEFAULT_CPUS = 2
@@ -35,11 +35,9 @@ class LibvirtSettings:
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> LibvirtSettings:
-        raw = inventory.cluster.get("provider")
-        if raw is None or isinstance(raw, str):
+        raw = provider_mapping(inventory, PROVIDER)  # another provider's settings are not ours
+        if raw is None:
             return cls()
-        if not isinstance(raw, dict):
-            raise InputError(f"cluster.provider must be a name or a mapping, not {raw!r}")
         accelerator = str(raw.get("accelerator", "auto"))
         if accelerator not in ("auto", "kvm", "tcg"):
             raise InputError(f"cluster.provider.accelerator: {accelerator!r} is not "
