@@ -44,5 +44,8 @@ def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
         else:
             raise InputError(f"no free address left in {network}")
     if len(set(out.values())) != len(out):
+        shared = sorted(a for a in set(out.values()) if list(out.values()).count(a) > 1)
+        raise InputError(f"two hosts share one address ({', '.join(shared)}): give each its own, or none")
+    if len(set(out.values())) != len(out):
         raise InputError("two hosts share one address")
     return out

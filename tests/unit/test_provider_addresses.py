@@ -86,3 +86,8 @@ def test_a_full_network_is_reported():
     assert len(allocate_addresses(hosts(*[(f"h{i}", None) for i in range(4)]), tiny, {})) == 4
     with pytest.raises(InputError, match="no free address left in 192.168.150.0/28"):
         allocate_addresses(hosts(*[(f"h{i}", None) for i in range(5)]), tiny, {})
+
+
+def test_two_hosts_given_one_address_are_refused_for_every_provider():
+    with pytest.raises(InputError, match=r"two hosts share one address \(192.168.150.20\)"):
+        allocate_addresses(hosts(("a", "192.168.150.20"), ("b", "192.168.150.20")), NET, {})

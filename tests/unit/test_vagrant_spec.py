@@ -15,6 +15,7 @@ from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
 from k8sboot.inventory.model import Host
 from k8sboot.machine import Machine
+from k8sboot.providers.addresses import allocate_addresses
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     domain_name,
@@ -22,7 +23,7 @@ from k8sboot.providers.vagrant.settings import (
     network_name,
     vagrant_hosts,
 )
-from k8sboot.providers.vagrant.spec import allocate_addresses, build_spec
+from k8sboot.providers.vagrant.spec import build_spec
 
 REPO = Path(__file__).resolve().parents[2]
 NET = ipaddress.IPv4Network("192.168.56.0/24")

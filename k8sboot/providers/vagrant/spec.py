@@ -18,7 +18,6 @@ Vagrantfile asks for it instead:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from typing import Any
 from k8sboot.errors import InputError, K8sbootError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.machine import Machine
+from k8sboot.providers.addresses import allocate_addresses
 from k8sboot.providers.vagrant.settings import (
     VagrantSettings,
     choose_driver,
@@ -40,46 +40,7 @@ from k8sboot.providers.vagrant.settings import (
 DEFAULT_CPUS = 2
 DEFAULT_MEMORY_MIB = 2048
 DEFAULT_DISK_GIB = 10
-FIRST_HOST = 11  # .1 is the host's side of the bridge; allocated addresses start at .11
 SPEC_VERSION = 1
-
-
-def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
-                       known: Mapping[str, Machine]) -> dict[str, str]:
-    """The inventory's address if given, else the one recorded, else the lowest free.
-
-    `host.address` already carries a recorded address (the state is applied to the
-    inventory on load); `known` covers hosts loaded without it.
-    """
-    gateway = network.network_address + 1
-    out: dict[str, str] = {}
-    for host in hosts:
-        recorded = known.get(host.name)
-        given = host.address or (recorded.address if recorded is not None else None)
-        if not given:
-            continue
-        try:
-            ip = ipaddress.IPv4Address(str(given))
-        except ValueError:
-            raise InputError(f"{host.name}: address {given!r} is not an IPv4 address "
-                             "(vagrant hosts need one, or none)") from None
-        if ip not in network or ip in (network.network_address, network.broadcast_address,
-                                       gateway):
-            raise InputError(f"{host.name}: address {ip} is not usable in the Vagrant "
-                             f"network {network} (cluster.provider.network)")
-        out[host.name] = str(ip)
-    taken = set(out.values())
-    free = (str(ip) for ip in network.hosts()
-            if int(ip) - int(network.network_address) >= FIRST_HOST and str(ip) not in taken)
-    for host in hosts:
-        if host.name not in out:
-            try:
-                out[host.name] = next(free)
-            except StopIteration:
-                raise InputError(f"no free address left in {network}") from None
-    if len(set(out.values())) != len(out):
-        raise InputError("two vagrant hosts share one address")
-    return out
 
 
 def _size(host: Host, key: str, default: int) -> int:
