@@ -123,4 +123,5 @@ def ensure_label(api: client.ApiClient, node: str, key: str, value: str = "") ->
 
 def set_pod_cidr(api: client.ApiClient, node: str, cidr: str) -> None:
     """Write the pod CIDR k8sboot allocated into a Node's spec (it can be set once, never changed)."""
-    client.CoreV1Api(api).patch_node(node, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}}, _request_timeout=REQUEST_TIMEOUT)
+    client.CoreV1Api(api).patch_node(node, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}},
+                                     _request_timeout=REQUEST_TIMEOUT)

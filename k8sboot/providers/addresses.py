@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Mapping
 
 from k8sboot.errors import InputError
@@ -43,8 +44,8 @@ def allocate_addresses(hosts: list[Host], network: ipaddress.IPv4Network,
                 break
         else:
             raise InputError(f"no free address left in {network}")
-    if len(set(out.values())) != len(out):
-        shared = sorted(a for a in set(out.values()) if list(out.values()).count(a) > 1)
+    shared = sorted(a for a, n in Counter(out.values()).items() if n > 1)
+    if shared:
         raise InputError(f"two hosts share one address ({', '.join(shared)}): give each its own, or none")
     if len(set(out.values())) != len(out):
         raise InputError("two hosts share one address")
