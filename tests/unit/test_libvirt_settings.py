@@ -10,15 +10,13 @@ import pytest
 from k8sboot.errors import InputError
 from k8sboot.inventory import load_inventory
 from k8sboot.providers.libvirt.settings import DEFAULT_NETWORK, LibvirtSettings
+from tests.unit.provider_inventories import provider_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def inventory(tmp_path: Path, provider: str) -> Path:
-    path = tmp_path / "inv.yml"
-    path.write_text(f"cluster:\n  name: demo\n  provider: {provider}\n"
-                    "hosts:\n  a: {provider: libvirt, groups: [etcd, control_plane, nodes]}\n")
-    return path
+    return provider_inventory(tmp_path, provider, "libvirt")
 
 
 def test_the_shipped_vm_inventory_is_read():

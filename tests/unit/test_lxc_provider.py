@@ -16,15 +16,13 @@ from k8sboot.providers.lxc.config import Nic, container_config, network_file
 from k8sboot.providers.lxc.names import bridge_name, container_name, lxc_path, mac_of, veth_name
 from k8sboot.providers.lxc.rootfs import SYSCTLS, install_cgroup_fix, write_sysctl_files
 from k8sboot.providers.lxc.settings import DEFAULT_NETWORK, LxcSettings
+from tests.unit.provider_inventories import provider_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def inventory(tmp_path: Path, provider: str) -> Path:
-    path = tmp_path / "inv.yml"
-    path.write_text(f"cluster:\n  name: demo\n  provider: {provider}\n"
-                    "hosts:\n  a: {provider: lxc, groups: [etcd, control_plane, nodes]}\n")
-    return path
+    return provider_inventory(tmp_path, provider, "lxc")
 
 
 def test_the_shipped_default_cluster_is_one_container_with_the_default_settings():
