@@ -35,8 +35,19 @@ def run_and_report(phases: list[Phase], ctx: RunContext, started: float) -> tupl
     if ctx.result.stats:
         ui.print_recap(ctx.result)
     total = time.monotonic() - started
+    _report_transfers(ctx)
     ui.info("timings: " + ", ".join(f"{t} {s:.1f}s" for t, s in ctx.timings) + f"; total {total:.1f}s")
     return failed, total
+
+
+def _report_transfers(ctx: RunContext) -> None:
+    """How the large binaries reached the hosts: a host that could not fetch them is slower, and says why."""
+    offer = ctx.pool.offer
+    for host, why in sorted(offer.fallbacks.items()):
+        ui.warn(f"{host}: {why}; its binaries went through SSH instead (slower)")
+    if offer.fetched or offer.uploaded:
+        ui.info(f"binaries: {offer.fetched} fetched by the hosts over HTTP (sha256-checked), "
+                f"{offer.uploaded} uploaded through SSH")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,10 +44,11 @@ class TaskConnection:
         return self.conn.run(cmd, become=become, stdin=stdin, timeout=limit)
 
     def put(self, dest: str, content: bytes | Path, *, mode: str | None = None,
-            owner: str | None = None, become: bool | None = None) -> CommandResult:
+            owner: str | None = None, become: bool | None = None, sha256: str | None = None) -> CommandResult:
         if self.remaining() <= 0:
             return self._expired(f"upload {dest}")
-        return self.conn.put(dest, content, mode=mode, owner=owner, become=become, timeout=self.remaining())
+        return self.conn.put(dest, content, mode=mode, owner=owner, become=become, timeout=self.remaining(),
+                             sha256=sha256)
 
     def read(self, path: str, *, become: bool | None = None) -> bytes | None:
         return self.conn.read(path, become=become, timeout=self.remaining())

@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from k8sboot.connection.file_offer import FileOffer
 from k8sboot.connection.keys import default_passphrase_source
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.reach import Reach
@@ -31,6 +32,8 @@ class ConnectionPool:
         self._passphrase = default_passphrase_source()  # one per run: each key file asked once
         # the controller's own clients (apiserver, etcd) reach hosts behind a bastion through it
         self.reach = Reach(self._bastion_reaching)
+        # large binaries are fetched by the hosts from here (started at the first such file)
+        self.offer = FileOffer()
 
     def get(self, host: Host) -> SSHConnection:
         conn = self._conns.get(host.name)
@@ -45,6 +48,7 @@ class ConnectionPool:
                 become_password=host.become_password, passphrase=self._passphrase,
             )
             conn.checksums = self._load_checksums(host.name, host.address)
+            conn.offer = self.offer
             self._conns[host.name] = conn
         return conn
 
@@ -121,6 +125,7 @@ class ConnectionPool:
 
     def close(self) -> None:
         self.reach.close()
+        self.offer.close()
         for c in self._conns.values():
             self._save_checksums(c)
             c.close()

@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 import paramiko
 
+from k8sboot.connection.file_offer import MIN_SIZE as MIN_PULL_SIZE
+from k8sboot.connection.file_offer import PULL_UNAVAILABLE, FileOffer, pull_steps
 from k8sboot.connection.keys import PassphraseSource, agent_keys, default_identity_files, load_key
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
@@ -99,6 +101,8 @@ class SSHConnection:
         # remote path -> (stat signature, sha256): kept between runs by the pool
         self.checksums: dict[str, tuple[str, str]] = {}
         self._shell_lock = threading.Lock()
+        self.offer: FileOffer | None = None  # where large files can be fetched from (set by the pool)
+        self._pull_unavailable = False  # learned at the first fetch that could not reach us
 
     # -- connecting ---------------------------------------------------------
     def _keys(self) -> list[paramiko.PKey]:
@@ -433,10 +437,13 @@ class SSHConnection:
         owner: str | None = None,
         become: bool | None = None,
         timeout: float | None = None,
+        sha256: str | None = None,
     ) -> CommandResult:
         """Write `content` to `dest` atomically, and only if it arrived whole (see put_script).
 
-        `size` is needed only for a stream; bytes and files know their own.
+        `size` is needed only for a stream; bytes and files know their own. A
+        large local file whose `sha256` the caller vouches for is fetched by the
+        host from the controller instead, when the host can (see file_offer).
         """
         if size is None:
             if isinstance(content, Path):
@@ -445,11 +452,48 @@ class SSHConnection:
                 size = len(content)
             else:
                 raise TypeError("put: a stream needs its size")
+        if isinstance(content, Path) and sha256 and size >= MIN_PULL_SIZE:
+            pulled = self._pull(dest, content, size, sha256, mode, owner, become, timeout)
+            if pulled is not None:
+                return pulled
         script = put_script(dest, size, mode=mode, owner=owner)
         if isinstance(content, Path):
             with content.open("rb") as f:
                 return self.run(script, become=become, stdin=f, timeout=timeout)
         return self.run(script, become=become, stdin=content, timeout=timeout)
+
+    def _pull(self, dest: str, path: Path, size: int, sha256: str, mode: str | None, owner: str | None,
+              become: bool | None, timeout: float | None) -> CommandResult | None:
+        """The host fetches `path` from the controller: the result, or None to upload through SSH instead."""
+        if self.offer is None or self.via is not None or self._pull_unavailable:
+            return None  # behind a bastion the host cannot be assumed to reach us
+        local = self._local_address()
+        if local is None:
+            return None
+        url = self.offer.url(local, path, sha256)
+        limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
+        script = put_script(dest, size, mode=mode, owner=owner,
+                            fill=lambda tmp: pull_steps(url, tmp, size, sha256, limit))
+        r = self.run(script, become=become, timeout=limit)
+        if r.ok or r.timed_out:
+            self.offer.count(self.name, fetched=r.ok)
+            return r
+        if r.rc == PULL_UNAVAILABLE:
+            self._pull_unavailable = True  # no curl, or no route back to us: never ask this host again
+        # anything else (a fetch cut short, a wrong sha256): SSH's authenticated pipe instead
+        self.offer.count(self.name, fetched=False,
+                         why=f"fetching from {local} failed ({r.stderr_tail(1) or f'exit code {r.rc}'})")
+        return None
+
+    def _local_address(self) -> str | None:
+        t = self._transport
+        sock = t.sock if t is not None else None
+        if not isinstance(sock, socket.socket):
+            return None
+        try:
+            return str(sock.getsockname()[0])
+        except OSError:
+            return None
 
     def read(self, path: str, *, become: bool | None = None, timeout: float | None = None) -> bytes | None:
         r = self.run(f"cat {shlex.quote(path)} 2>/dev/null || exit 44", become=become, timeout=timeout)
@@ -458,8 +502,11 @@ class SSHConnection:
         return r.stdout.encode()
 
 
-def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | None = None) -> str:
+def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | None = None,
+               fill: Callable[[str], list[str]] | None = None) -> str:
     """The remote side of an upload: stdin to a temporary file, renamed over `dest` if it is whole.
+
+    `fill` gives other steps that write the temporary file (its path given) and check it.
 
     The temporary file has a name no other writer uses (two chains may write the
     same file on one host). It is renamed only once it has the size that was
@@ -472,7 +519,8 @@ def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | No
     file's stat signature (see engine/modules/remote_file.py).
     """
     q = shlex.quote(dest)
-    tmp = shlex.quote(f"{dest}.k8sboot-tmp.{secrets.token_hex(6)}")
+    tmp_path = f"{dest}.k8sboot-tmp.{secrets.token_hex(6)}"
+    tmp = shlex.quote(tmp_path)
     parent = shlex.quote(str(Path(dest).parent))
     stale = shlex.quote(f"{Path(dest).name}.k8sboot-tmp.*")
     steps = [
@@ -480,10 +528,15 @@ def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | No
         # a host that went down mid-upload can leave one behind: an hour later it is stale
         f"{{ find {parent} -maxdepth 1 -name {stale} -mmin +60 -delete 2>/dev/null || true; }}",
         "umask 077",
-        f"cat > {tmp}",
-        f"{{ [ \"$(stat -c %s {tmp})\" = {int(size)} ] || "
-        f"{{ printf '%s\\n' {shlex.quote(f'(k8sboot) {dest}: the upload arrived incomplete')} >&2; false; }}; }}",
     ]
+    if fill is not None:
+        steps += fill(tmp_path)
+    else:
+        steps += [
+            f"cat > {tmp}",
+            f"{{ [ \"$(stat -c %s {tmp})\" = {int(size)} ] || "
+            f"{{ printf '%s\\n' {shlex.quote(f'(k8sboot) {dest}: the upload arrived incomplete')} >&2; false; }}; }}",
+        ]
     if mode:
         steps.append(f"chmod {shlex.quote(mode)} {tmp}")
     if owner:

@@ -68,7 +68,9 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
         return ModuleResult(failed=True, msg=f"{src} changed since it was checked at the start of the run "
                                              f"(sha256 {pinned[:12]}... then, {digest[:12]}... now): "
                                              "nothing was uploaded; rerun to use the new file")
-    return ensure_file(ctx, dest, src, digest, args.get("mode"), args.get("owner"), args.get("group"))
+    # a pinned file is one of the user's binaries: public, so it may travel by HTTP (file_offer)
+    return ensure_file(ctx, dest, src, digest, args.get("mode"), args.get("owner"), args.get("group"),
+                       public=pinned is not None)
 
 
 SPEC = ModuleSpec("copy", run, frozenset({"src", "content", "dest", "mode", "owner", "group"}),

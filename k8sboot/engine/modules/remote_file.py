@@ -65,8 +65,13 @@ def ensure_file(
     group: str | None = None,
     text_for_diff: str | None = None,
     force: bool = True,
+    public: bool = False,
 ) -> ModuleResult:
-    """Write dest when absent or different; `force=False` (Ansible's `force: no`) leaves an existing file's content."""
+    """Write dest when absent or different; `force=False` (Ansible's `force: no`) leaves an existing file's content.
+
+    `public`: content nobody needs to keep secret (the user's binaries), which
+    the host may then fetch over plain HTTP, checked against `sha256`.
+    """
     want_mode = normalize_mode(mode)
     try:
         st = stat_remote(ctx, dest)
@@ -106,7 +111,7 @@ def ensure_file(
     else:
         # a new file without a mode gets 0644, as Ansible's default umask gives
         r = ctx.conn.put(dest, content, mode=want_mode or (st.mode if st.exists else "644"),
-                         owner=chown, become=ctx.become)
+                         owner=chown, become=ctx.become, sha256=sha256 if public else None)
     if not r.ok:
         return ModuleResult(failed=True, msg=f"writing {dest} failed: {r.stderr_tail(3)}", rc=r.rc,
                             stdout=r.stdout, stderr=r.stderr, cmd=f"write {dest}")

@@ -1,0 +1,93 @@
+"""The controller's file offer and the host-side fetch script, run for real on this machine (curl, sh)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from k8sboot.connection.file_offer import PULL_UNAVAILABLE, FileOffer, pull_steps
+from k8sboot.connection.ssh import put_script
+
+
+@pytest.fixture
+def offer() -> Iterator[FileOffer]:
+    o = FileOffer()
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def binary(tmp_path: Path) -> tuple[Path, str]:
+    p = tmp_path / "kubelet"
+    p.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return p, hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _pull(dest: Path, url: str, size: int, sha256: str) -> subprocess.CompletedProcess[str]:
+    script = put_script(str(dest), size, mode="755",
+                        fill=lambda tmp: pull_steps(url, tmp, size, sha256, 30))
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_offered_file_is_served_whole(offer: FileOffer, binary: tuple[Path, str]) -> None:
+    path, sha = binary
+    url = offer.url("127.0.0.1", path, sha)
+    with urllib.request.urlopen(url, timeout=10) as got:
+        assert got.read() == path.read_bytes()
+    # the same file keeps its URL; anything else is not served
+    assert offer.url("127.0.0.1", path, sha) == url
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url.rsplit("/", 1)[0] + "/guess", timeout=10)
+    assert e.value.code == 404
+
+
+def test_pull_writes_checked_file_atomically(offer: FileOffer, binary: tuple[Path, str], tmp_path: Path) -> None:
+    path, sha = binary
+    dest = tmp_path / "host" / "usr-local-bin-kubelet"
+    r = _pull(dest, offer.url("127.0.0.1", path, sha), path.stat().st_size, sha)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == path.read_bytes()
+    assert oct(dest.stat().st_mode & 0o777) == "0o755"
+    assert r.stdout.split()[0] == str(path.stat().st_size)  # the stat signature, as an upload prints
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no temporary file left
+
+
+def test_wrong_sha256_leaves_dest_alone(offer: FileOffer, binary: tuple[Path, str], tmp_path: Path) -> None:
+    path, sha = binary
+    dest = tmp_path / "kubelet"
+    dest.write_bytes(b"old")
+    r = _pull(dest, offer.url("127.0.0.1", path, sha), path.stat().st_size, "0" * 64)
+    assert r.returncode not in (0, PULL_UNAVAILABLE)
+    assert "wrong sha256" in r.stderr
+    assert dest.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == [dest.name]
+
+
+def test_unreachable_controller_says_unavailable(binary: tuple[Path, str], tmp_path: Path) -> None:
+    path, sha = binary
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dest = tmp_path / "kubelet"
+    r = _pull(dest, f"http://127.0.0.1:{port}/x", path.stat().st_size, sha)
+    assert r.returncode == PULL_UNAVAILABLE, r.stderr
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_hostile_names_stay_words(offer: FileOffer, tmp_path: Path) -> None:
+    odd = tmp_path / "a b;$(touch pwned)'"
+    odd.write_bytes(b"x" * 1000)
+    sha = hashlib.sha256(odd.read_bytes()).hexdigest()
+    dest = tmp_path / "out dir" / "k;$(touch pwned2)"
+    r = _pull(dest, offer.url("127.0.0.1", odd, sha), 1000, sha)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == b"x" * 1000
+    assert not Path("pwned").exists() and not Path("pwned2").exists()
