@@ -44,6 +44,13 @@ def ready(home: Path, inventory: Path) -> dict[str, str]:
             for n in json.loads(out)["items"]}
 
 
+def transfers(output: str) -> tuple[int, int] | None:
+    """(fetched over HTTP, uploaded through SSH) from up's "binaries:" line; None when none moved."""
+    m = re.search(r"^binaries: (\d+) fetched by the hosts over HTTP .*?, (\d+) uploaded through SSH$",
+                  output, re.MULTILINE)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def changed_hosts(output: str) -> set[str]:
     return set(re.findall(r"^(?:\d\d:\d\d:\d\d )?changed: \[([^\]]+)\]", output, re.MULTILINE))
 
@@ -58,16 +65,23 @@ def test_ten_containers_become_ready_then_an_eleventh_changes_only_itself(tmp_pa
         up = k8sboot("up", "-i", str(inventory), home=home, timeout=1200)
         assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-5000:]
         assert ready(home, inventory) == {f"n{i:02d}": "True" for i in range(1, 11)}
+        # the binaries came by HTTP from the controller, none through paramiko: kubelet and
+        # kube-proxy on every node, and n01's etcd and control plane on top
+        fetched, uploaded = transfers(up.stdout) or (0, -1)
+        assert (fetched >= 2 * 10 + 4, uploaded) == (True, 0), up.stdout[-3000:]
+        assert "went through SSH instead" not in up.stderr, up.stderr[-3000:]
 
         again = k8sboot("up", "-i", str(inventory), home=home)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert {h: c["changed"] for h, c in recap(again.stdout).items()} == \
             {f"n{i:02d}": 0 for i in range(1, 11)}
+        assert transfers(again.stdout) is None  # nothing to move on a rerun
 
         inventory = write(inventory, 11)
         grown = k8sboot("up", "-i", str(inventory), home=home, timeout=600)
         assert grown.returncode == 0, grown.stdout[-5000:] + grown.stderr[-5000:]
         assert changed_hosts(grown.stdout) == {"n11"}, grown.stdout[-5000:]
+        assert transfers(grown.stdout) == (2, 0), grown.stdout[-3000:]
         assert ready(home, inventory) == {f"n{i:02d}": "True" for i in range(1, 12)}
     finally:
         down = k8sboot("down", "--yes", "-i", str(inventory), home=home, timeout=600)
