@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ class CommandContext:
     accept_new_host_keys: bool = False
     connect_timeout: float = 10.0
     forks: int = DEFAULT_FORKS
+    _templar: Templar | None = field(default=None, init=False, repr=False, compare=False)
 
     def pool(self) -> ConnectionPool:
         # rich markup would eat "[host]:port" (known_hosts' spelling off port 22)
@@ -52,6 +53,9 @@ class CommandContext:
         return RunOptions(**options, pending=PendingHandlers(self.state.root / "pending-handlers.json"))
 
     def templar(self) -> Templar:
-        from k8sboot.engine.templating import Templar
+        """One per command: every play then reuses the templates it compiled (same directories)."""
+        if self._templar is None:
+            from k8sboot.engine.templating import Templar
 
-        return Templar(self.templates_dirs)
+            self._templar = Templar(self.templates_dirs)
+        return self._templar

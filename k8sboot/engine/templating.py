@@ -253,6 +253,11 @@ class Templar:
         self.search_dirs = [Path(d) for d in search_dirs]
         self.env = self._make_env(self.search_dirs)
         self._role_envs: dict[Path, jinja2.Environment] = {}
+        # compiled once, rendered many times: every host (and loop item) renders the same task
+        # strings, and compiling was most of the templating CPU of a no-op rerun. Compiled
+        # templates are stateless; a race only compiles one twice.
+        self._strings: dict[str, jinja2.Template] = {}
+        self._expressions: dict[str, Any] = {}
 
     @staticmethod
     def _make_env(dirs: list[Path]) -> jinja2.Environment:
@@ -280,11 +285,17 @@ class Templar:
     def render_string(self, text: str, variables: dict[str, Any]) -> str:
         if "{{" not in text and "{%" not in text:
             return text
-        return self.env.from_string(text).render(variables)
+        template = self._strings.get(text)
+        if template is None:
+            template = self._strings[text] = self.env.from_string(text)
+        return template.render(variables)
 
     def evaluate(self, expr: str, variables: dict[str, Any]) -> Any:
         """Evaluate a bare expression (as in `when:`), keeping its type."""
-        return self.env.compile_expression(expr, undefined_to_none=False)(**variables)
+        compiled = self._expressions.get(expr)
+        if compiled is None:
+            compiled = self._expressions[expr] = self.env.compile_expression(expr, undefined_to_none=False)
+        return compiled(**variables)
 
     def render_value(self, value: Any, variables: dict[str, Any]) -> Any:
         """Render every string inside a value; a lone expression keeps its native type."""
