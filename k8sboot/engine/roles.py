@@ -29,11 +29,21 @@ class Role:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
+# libyaml reads the shipped roles ~8x faster than the pure-Python parser, and every play
+# loads its roles again; on a syntax error the pure-Python parser reads the file once more,
+# for the message it always gave (with the offending line shown)
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     for candidate in (path, path.with_suffix(".yaml")):
         if candidate.exists():
+            text = candidate.read_text()
             try:
-                return yaml.safe_load(candidate.read_text())
+                try:
+                    return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
+                except yaml.YAMLError:
+                    return yaml.safe_load(text)
             except yaml.YAMLError as e:
                 line = getattr(getattr(e, "problem_mark", None), "line", None)
                 raise InputError(f"YAML syntax: {e}", file=str(candidate),
