@@ -36,6 +36,9 @@ DEFAULT_TIMEOUT = 300.0
 # size, inode, mtime and ctime (ns) of a file: ctime cannot be set back by anyone, so a
 # file whose signature is unchanged still has the checksum recorded for it
 STAT_SIGNATURE = "%s %i %.9Y %.9Z"
+# long-lived shells per connection at most (commands beyond wait for one): sshd's
+# MaxSessions is 10 by default, and uploads and kills open channels of their own
+MAX_SHELLS = 4
 EOF_SETTLE = 0.5  # seconds _drain waits for a command's EOF after its exit status
 
 
@@ -97,10 +100,12 @@ class SSHConnection:
         self._sudo_needs_password: bool | None = None  # learned at the first sudo
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
-        self._shells: dict[bool, RemoteShell] = {}  # sudo? -> its long-lived shell
+        # long-lived shells (sudo? -> the idle ones); every shell made, for close and abort
+        self._idle_shells: dict[bool, list[RemoteShell]] = {False: [], True: []}
+        self._shells: list[RemoteShell] = []
         # remote path -> (stat signature, sha256): kept between runs by the pool
         self.checksums: dict[str, tuple[str, str]] = {}
-        self._shell_lock = threading.Lock()
+        self._shell_lock = threading.Condition()
         self.offer: FileOffer | None = None  # where large files can be fetched from (set by the pool)
         self._pull_unavailable = False  # learned at the first fetch that could not reach us
 
@@ -192,10 +197,13 @@ class SSHConnection:
             raise self._lost(e) from e
 
     def close(self) -> None:
-        with self._lock:
-            for shell in self._shells.values():
-                shell.close()
+        with self._shell_lock:  # never inside self._lock: a new shell takes them the other way round
+            shells = list(self._shells)
             self._shells.clear()
+            self._idle_shells = {False: [], True: []}
+        for shell in shells:
+            shell.close()
+        with self._lock:
             if self._transport is not None:
                 self._transport.close()
                 self._transport = None
@@ -267,7 +275,7 @@ class SSHConnection:
 
     def abort(self) -> None:
         """Stop what runs on this host and cut the connection (Ctrl-C): blocked callers return at once."""
-        for shell in list(self._shells.values()):
+        for shell in list(self._shells):
             shell.stop_command()
         t = self._transport
         if t is not None:
@@ -359,30 +367,60 @@ class SSHConnection:
                 pass  # the caller gives up on the shell when the command does not end
         return kill
 
-    def _run_in_shell(self, cmd: str, use_sudo: bool, limit: float) -> CommandResult:
+    def _take_shell(self, use_sudo: bool) -> RemoteShell:
+        """An idle long-lived shell, or a new one: two chains on one host (etcd's and the nodes')
+        then run side by side instead of one waiting for the other's every command."""
         with self._shell_lock:
-            shell = self._shells.get(use_sudo)
-            if shell is None or not shell.alive:
-                # sh, not bash: dash starts in a millisecond; commands needing bash say so
-                chan = self._channel()  # connects first: that is when sudo's needs are learned
-                sudo, password = self._sudo() if use_sudo else ("", b"")
-                shell = RemoteShell(chan, f"{sudo} sh" if use_sudo else "sh",
-                                    self._kill_tree(use_sudo), preamble=password)
-                self._shells[use_sudo] = shell
-            try:
-                got = shell.run(cmd, limit)
-            except ShellDied as died:
-                self._shells.pop(use_sudo, None)
-                stderr = died.stderr.decode(errors="replace")
-                if use_sudo:
-                    stderr += self._sudo_hint(stderr)
-                return CommandResult(cmd, died.rc or 1, died.stdout.decode(errors="replace"), stderr)
-            except (ShellLost, paramiko.SSHException, EOFError, OSError) as e:
-                self._shells.pop(use_sudo, None)
-                raise self._lost(e) from e
-            except TimeoutError as e:
-                self._shells.pop(use_sudo, None)
-                return CommandResult(cmd, 124, "", f"(k8sboot) {e}", timed_out=True)
+            while True:
+                idle = self._idle_shells[use_sudo]
+                while idle:
+                    shell = idle.pop()
+                    if shell.alive:
+                        return shell
+                    self._forget(shell)
+                if len(self._shells) < MAX_SHELLS:
+                    break
+                self._shell_lock.wait()  # sshd allows 10 sessions per connection: uploads need some
+            # sh, not bash: dash starts in a millisecond; commands needing bash say so
+            chan = self._channel()  # connects first: that is when sudo's needs are learned
+            sudo, password = self._sudo() if use_sudo else ("", b"")
+            shell = RemoteShell(chan, f"{sudo} sh" if use_sudo else "sh",
+                                self._kill_tree(use_sudo), preamble=password)
+            self._shells.append(shell)
+            return shell
+
+    def _forget(self, shell: RemoteShell) -> None:
+        # with _shell_lock held
+        if shell in self._shells:
+            self._shells.remove(shell)
+            shell.close()
+        self._shell_lock.notify()
+
+    def _give_back(self, use_sudo: bool, shell: RemoteShell, usable: bool) -> None:
+        with self._shell_lock:
+            if usable and shell in self._shells:
+                self._idle_shells[use_sudo].append(shell)
+                self._shell_lock.notify()
+            else:
+                self._forget(shell)
+
+    def _run_in_shell(self, cmd: str, use_sudo: bool, limit: float) -> CommandResult:
+        shell = self._take_shell(use_sudo)
+        usable = False
+        try:
+            got = shell.run(cmd, limit)
+            usable = True
+        except ShellDied as died:
+            stderr = died.stderr.decode(errors="replace")
+            if use_sudo:
+                stderr += self._sudo_hint(stderr)
+            return CommandResult(cmd, died.rc or 1, died.stdout.decode(errors="replace"), stderr)
+        except (ShellLost, paramiko.SSHException, EOFError, OSError) as e:
+            raise self._lost(e) from e
+        except TimeoutError as e:
+            return CommandResult(cmd, 124, "", f"(k8sboot) {e}", timed_out=True)
+        finally:
+            self._give_back(use_sudo, shell, usable)
         stderr = got.stderr.decode(errors="replace")
         if got.timed_out:
             stderr += f"\n(k8sboot) timed out after {limit:g}s; the command was stopped"
