@@ -14,31 +14,48 @@ from k8sboot.errors import InputError
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
 _sha_lock = threading.Lock()
+_hashing: dict[str, threading.Lock] = {}  # path -> held while one thread hashes it
 # local files whose content was checked earlier in the run (the user's binaries, by
 # the binaries phase): uploading anything else under that name is refused
 _pinned: dict[str, str] = {}
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
 def pin_sha256(path: Path, sha256: str) -> None:
-    """Only this content may be uploaded from `path` in this run."""
+    """Only this content may be uploaded from `path` in this run.
+
+    The caller has just checked the file's sha256: it is remembered for the
+    file as it is now, so no host's copy task hashes it again (at 10 hosts,
+    kubelet alone was a GB of hashing per run).
+    """
+    stamp = _stamp(path)
     with _sha_lock:
         _pinned[str(path)] = sha256
+        _sha_cache[stamp] = sha256
 
 
 def local_sha256(path: Path) -> str:
     """sha256 of a local file, memoised by (path, size, mtime): binaries are hashed once per run."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    key = _stamp(path)
     with _sha_lock:
         if key in _sha_cache:
             return _sha_cache[key]
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _sha_lock:
-        _sha_cache[key] = digest
+        path_lock = _hashing.setdefault(str(path), threading.Lock())
+    with path_lock:  # hosts asking at once: one hashes, the others wait for its answer
+        with _sha_lock:
+            if key in _sha_cache:
+                return _sha_cache[key]
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        digest = h.hexdigest()
+        with _sha_lock:
+            _sha_cache[key] = digest
     return digest
 
 
