@@ -53,7 +53,7 @@ def up_phases() -> list[Phase]:
         MakePlan(),                                       # roles, addresses, CIDRs, vars per host
         PodCidrs(),                                       # each node's pod CIDR, stable across reruns
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
-        ConcurrentChains("etcd + control plane | nodes", [
+        ConcurrentChains("etcd + control plane | nodes | pod routes", [
             [
                 EtcdMembers(),                            # etcd members started or joined one by one; quorum
                 # apiserver ready; where it already serves, changes roll one host at a time
@@ -64,10 +64,11 @@ def up_phases() -> list[Phase]:
             # containerd, CNI, kubelet, kube-proxy on new nodes (they register once the apiserver is up);
             # nodes already running are previewed: what would change waits for "roll nodes"
             [NodeRoles()],
+            # routes between the nodes' pod CIDRs: agents that wait for the apiserver, then follow the Nodes
+            [PodRoutes()],
         ]),
         RollNodes(),                                      # changed nodes in batches: cordon, drain, role, Ready
         WaitReady(),                                      # every node Ready in the API
-        PodRoutes(),                                      # routes between the nodes' pod CIDRs
         Summary(),                                        # nodes table, kubeconfig path
     ]
 
