@@ -8,6 +8,7 @@ it works the same with sudo.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import shlex
 import socket
@@ -491,9 +492,12 @@ class SSHConnection:
             else:
                 raise TypeError("put: a stream needs its size")
         if isinstance(content, Path) and sha256 and size >= MIN_PULL_SIZE:
+            started = time.monotonic()
             pulled = self._pull(dest, content, size, sha256, mode, owner, become, timeout)
             if pulled is not None:
                 return pulled
+            if timeout is not None:  # the upload gets what the failed fetch left of the deadline
+                timeout = max(1.0, timeout - (time.monotonic() - started))
         script = put_script(dest, size, mode=mode, owner=owner)
         if isinstance(content, Path):
             with content.open("rb") as f:
@@ -506,8 +510,8 @@ class SSHConnection:
         if self.offer is None or self.via is not None or self._pull_unavailable:
             return None  # behind a bastion the host cannot be assumed to reach us
         local = self._local_address()
-        if local is None:
-            return None
+        if local is None or ipaddress.ip_address(local.split("%")[0]).is_loopback:
+            return None  # a forwarded port (Vagrant's 127.0.0.1:2222): the host's loopback is not ours
         url = self.offer.url(local, path, sha256)
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         script = put_script(dest, size, mode=mode, owner=owner,
