@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -13,6 +13,9 @@ from kubernetes.client.rest import ApiException
 from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.reachability import first_answering
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Node, V1NodeList
 
 # every call gets a deadline: a slow apiserver (an emulated VM warming up) is retried by the caller
 REQUEST_TIMEOUT = 10.0
@@ -34,6 +37,51 @@ def api_client(kubeconfig: Path, other_servers: Sequence[str] = (), reach: Reach
     return api
 
 
+# Reading Nodes without CoreV1Api: its module imports ~236 model classes (V1Pod, V1Service, ...),
+# 1.1-1.3 s of CPU on its first use, which a no-op rerun of `up` spent only to list and read
+# Nodes (the V1Node/V1NodeList models alone load in ~0.07 s). These GETs are built and sent by
+# ApiClient exactly as CoreV1Api.list_node/read_node build them (same URL, Accept header,
+# BearerToken auth, timeout, preloaded and deserialized answer), so callers get the same model
+# objects and the same ApiException subclasses (NotFoundException, ...) as before. Anything
+# that changes a Node (patch, drain, eviction) still goes through CoreV1Api, loaded only then.
+_NODE_LIST_PATH = "/api/v1/nodes"
+_NODE_PATH = "/api/v1/nodes/{name}"
+
+
+def list_nodes(api: client.ApiClient, *, timeout: float) -> V1NodeList:
+    """GET /api/v1/nodes: what CoreV1Api(api).list_node(_request_timeout=timeout) returns."""
+    if not _builds_requests(api):
+        return client.CoreV1Api(api).list_node(_request_timeout=timeout)
+    return cast("V1NodeList", _get(api, _NODE_LIST_PATH, {}, "V1NodeList", timeout))
+
+
+def read_node(api: client.ApiClient, name: str, *, timeout: float) -> V1Node:
+    """GET /api/v1/nodes/{name}: what CoreV1Api(api).read_node(name, _request_timeout=timeout) returns."""
+    if not _builds_requests(api):
+        return client.CoreV1Api(api).read_node(name, _request_timeout=timeout)
+    return cast("V1Node", _get(api, _NODE_PATH, {"name": name}, "V1Node", timeout))
+
+
+def _builds_requests(api: client.ApiClient) -> bool:
+    """A client whose generated API methods build requests with param_serialize (the one in use,
+    v37, whose API classes load lazily); older ones import every API class with the package
+    anyway, and take their own call_api arguments: they read through CoreV1Api as before."""
+    return hasattr(api, "param_serialize")
+
+
+def _get(api: client.ApiClient, path: str, path_params: dict[str, str], response_type: str,
+         timeout: float) -> object:
+    """A GET as the generated API methods send it (_preload_content=True): the deserialized body;
+    an answer other than 2xx raises ApiException.from_response, as theirs does."""
+    request = api.param_serialize(
+        method="GET", resource_path=path, path_params=path_params, query_params=[],
+        header_params={"Accept": "application/json"}, body=None, post_params=[], files={},
+        auth_settings=["BearerToken"], collection_formats={})
+    response = api.call_api(*request, _request_timeout=timeout)
+    response.read()
+    return api.response_deserialize(response, {"200": response_type, "401": None}).data
+
+
 @dataclass
 class NodeView:
     name: str
@@ -48,7 +96,7 @@ class NodeView:
 
 
 def node_views(api: client.ApiClient, timeout: float = 5.0) -> dict[str, NodeView]:
-    nodes = client.CoreV1Api(api).list_node(_request_timeout=timeout).items
+    nodes = list_nodes(api, timeout=timeout).items
     out: dict[str, NodeView] = {}
     for n in nodes:
         ready = next((c for c in (n.status.conditions or []) if c.type == "Ready"), None)
@@ -113,11 +161,11 @@ def _ensure(api: client.ApiClient, read_current, wanted, create, replace) -> boo
 
 
 def ensure_label(api: client.ApiClient, node: str, key: str, value: str = "") -> bool:
-    core = client.CoreV1Api(api)
-    n = core.read_node(node, _request_timeout=REQUEST_TIMEOUT)
+    n = read_node(api, node, timeout=REQUEST_TIMEOUT)
     if (n.metadata.labels or {}).get(key) == value:
         return False
-    core.patch_node(node, {"metadata": {"labels": {key: value}}}, _request_timeout=REQUEST_TIMEOUT)
+    client.CoreV1Api(api).patch_node(node, {"metadata": {"labels": {key: value}}},
+                                     _request_timeout=REQUEST_TIMEOUT)
     return True
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from k8sboot.cluster_api import list_nodes, read_node
 from k8sboot.errors import K8sbootError
 
 CORDON_ANNOTATION = "k8sboot.io/cordoned-for"
@@ -89,32 +90,33 @@ def cordon(api: client.ApiClient, node: str) -> bool:
     A node someone else already cordoned is left as it is, without the annotation:
     a later uncordon of k8sboot's cordons (cordoned_by_k8sboot) must not undo theirs.
     """
-    core = client.CoreV1Api(api)
-    unschedulable, ours = _cordon_state(core.read_node(node, _request_timeout=REQUEST_TIMEOUT))
+    # read without CoreV1Api (see cluster_api.read_node): it loads only for a change
+    unschedulable, ours = _cordon_state(read_node(api, node, timeout=REQUEST_TIMEOUT))
     if unschedulable:
         return False
     annotations: dict[str, str | None] = {} if ours else {CORDON_ANNOTATION: CORDON_REASON}
-    core.patch_node(node, {"spec": {"unschedulable": True}, "metadata": {"annotations": annotations}},
-                    _request_timeout=REQUEST_TIMEOUT)
+    client.CoreV1Api(api).patch_node(node, {"spec": {"unschedulable": True},
+                                            "metadata": {"annotations": annotations}},
+                                     _request_timeout=REQUEST_TIMEOUT)
     return True
 
 
 def uncordon(api: client.ApiClient, node: str) -> bool:
     """Make the node schedulable again and drop k8sboot's mark. True if it changed anything."""
-    core = client.CoreV1Api(api)
-    unschedulable, ours = _cordon_state(core.read_node(node, _request_timeout=REQUEST_TIMEOUT))
+    unschedulable, ours = _cordon_state(read_node(api, node, timeout=REQUEST_TIMEOUT))
     if not unschedulable and not ours:
         return False
     # a strategic merge patch deletes a key whose value is null
-    core.patch_node(node, {"spec": {"unschedulable": False},
-                           "metadata": {"annotations": {CORDON_ANNOTATION: None}}},
-                    _request_timeout=REQUEST_TIMEOUT)
+    client.CoreV1Api(api).patch_node(node, {"spec": {"unschedulable": False},
+                                            "metadata": {"annotations": {CORDON_ANNOTATION: None}}},
+                                     _request_timeout=REQUEST_TIMEOUT)
     return True
 
 
 def cordoned_by_k8sboot(api: client.ApiClient) -> list[str]:
     """Names of the nodes k8sboot cordoned and has not uncordoned yet."""
-    nodes = client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items or []
+    # every rerun of `up` asks this: without CoreV1Api (see cluster_api.list_nodes)
+    nodes = list_nodes(api, timeout=REQUEST_TIMEOUT).items or []
     return sorted(n.metadata.name for n in nodes
                   if n.metadata and n.metadata.name
                   and CORDON_ANNOTATION in (n.metadata.annotations or {}))

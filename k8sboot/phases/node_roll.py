@@ -174,11 +174,12 @@ MISSING = object()  # a node the API does not know
 
 def _heartbeat(api: Any, node: str) -> Any:
     """The Ready condition's last heartbeat (None: no such condition; MISSING: no such node)."""
-    from kubernetes import client
     from kubernetes.client.rest import ApiException
 
+    from k8sboot.cluster_api import read_node
+
     try:
-        status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+        status = read_node(api, node, timeout=10).status
     except ApiException as e:
         if e.status == 404:
             return MISSING
@@ -189,9 +190,9 @@ def _heartbeat(api: Any, node: str) -> Any:
 
 def _node_state(api: Any, node: str) -> tuple[bool, str, Any]:
     """(Ready, kubelet version, Ready's last heartbeat) as the API reports the node."""
-    from kubernetes import client
+    from k8sboot.cluster_api import read_node
 
-    status = client.CoreV1Api(api).read_node(node, _request_timeout=10).status
+    status = read_node(api, node, timeout=10).status
     ready = next((c for c in ((status.conditions if status else None) or []) if c.type == "Ready"), None)
     info = status.node_info if status else None
     return (bool(ready and ready.status == "True"), info.kubelet_version if info else "",

@@ -1,4 +1,8 @@
-"""node_drain: the drain plan, and cordon/drain/uncordon against a fake CoreV1Api on a fake clock."""
+"""node_drain: the drain plan, and cordon/drain/uncordon against a fake CoreV1Api on a fake clock.
+
+Node reads go through cluster_api.list_nodes/read_node (no CoreV1Api); the fake answers
+them too, with the same timeout checks (test_cluster_api_nodes covers the helpers' wire).
+"""
 
 from __future__ import annotations
 
@@ -98,7 +102,7 @@ def api_error(status: int, message: str = "") -> ApiException:
 
 
 class FakeCore:
-    """The few CoreV1Api calls node_drain makes; every call must carry _request_timeout."""
+    """The few CoreV1Api calls node_drain makes, and its Node reads; every call must carry a timeout."""
 
     def __init__(self, pods: list[client.V1Pod] | None = None,
                  nodes: list[client.V1Node] | None = None) -> None:
@@ -109,6 +113,7 @@ class FakeCore:
         self.evictions: list[tuple[str, str, Any]] = []
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.selectors: list[str] = []
+        self.made = 0  # CoreV1Api objects node_drain asked for (reads need none)
 
     def list_pod_for_all_namespaces(self, *, field_selector: str, _request_timeout: float) -> client.V1PodList:
         self.selectors.append(field_selector)
@@ -167,8 +172,24 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 def use(monkeypatch: pytest.MonkeyPatch, core: FakeCore) -> client.ApiClient:
-    monkeypatch.setattr(node_drain.client, "CoreV1Api", lambda api: core)
-    return client.ApiClient(client.Configuration(host="http://127.0.0.1:1"))
+    api = client.ApiClient(client.Configuration(host="http://127.0.0.1:1"))
+
+    def read_node(a: client.ApiClient, name: str, *, timeout: float) -> client.V1Node:
+        assert a is api
+        return core.read_node(name, _request_timeout=timeout)
+
+    def list_nodes(a: client.ApiClient, *, timeout: float) -> client.V1NodeList:
+        assert a is api
+        return core.list_node(_request_timeout=timeout)
+
+    def core_v1_api(a: client.ApiClient) -> FakeCore:
+        core.made += 1
+        return core
+
+    monkeypatch.setattr(node_drain.client, "CoreV1Api", core_v1_api)
+    monkeypatch.setattr(node_drain, "read_node", read_node)
+    monkeypatch.setattr(node_drain, "list_nodes", list_nodes)
+    return api
 
 
 # --- drain ------------------------------------------------------------------------------------
@@ -283,6 +304,7 @@ def test_cordon_leaves_someone_elses_cordon_unclaimed(monkeypatch: pytest.Monkey
     assert cordon(api, "w1") is False
     assert core.patches == []
     assert cordoned_by_k8sboot(api) == []
+    assert core.made == 0  # nothing changed: CoreV1Api (a second of imports) never loaded
 
 
 def test_uncordon_clears_both_and_only_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,6 +317,7 @@ def test_uncordon_clears_both_and_only_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert cordoned_by_k8sboot(api) == []
     assert uncordon(api, "w1") is False
     assert len(core.patches) == 1
+    assert core.made == 1  # for the one patch
 
 
 # --- what the real client puts on the wire ----------------------------------------------------
@@ -334,9 +357,7 @@ def test_uncordon_patch_is_a_strategic_merge_that_deletes_the_annotation(
         monkeypatch: pytest.MonkeyPatch) -> None:
     api, pool = real_api()
     monkeypatch.setattr(node_drain, "_cordon_state", lambda n: (True, True))
-    core = client.CoreV1Api(api)
-    monkeypatch.setattr(core, "read_node", lambda name, **kw: None)
-    monkeypatch.setattr(node_drain.client, "CoreV1Api", lambda a: core)
+    monkeypatch.setattr(node_drain, "read_node", lambda a, name, **kw: None)
     with pytest.raises(_Sent):
         uncordon(api, "w1")
     method, url, headers, body = pool.sent[0]

@@ -1,0 +1,232 @@
+"""cluster_api.list_nodes / read_node: Node reads without CoreV1Api, sent and answered as its own.
+
+A local HTTP server stands in for the apiserver: the requests are compared with what
+CoreV1Api.list_node/read_node send, and the answers must be the same models and the
+same ApiException subclasses (api_retry classifies them by status).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException, NotFoundException, ServiceException
+
+from k8sboot import api_retry
+from k8sboot.cluster_api import ensure_label, list_nodes, node_views, read_node
+
+
+def node_json(name: str, *, ready: str = "True", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels or {"kubernetes.io/hostname": name},
+                     "annotations": {"k8sboot.io/cordoned-for": "upgrade"} if name == "w2" else None},
+        "spec": {"podCIDR": f"10.200.{name[-1]}.0/24", "unschedulable": name == "w2" or None},
+        "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady",
+                                   "message": "kubelet is posting ready status",
+                                   "lastHeartbeatTime": "2024-05-01T10:00:00Z"}],
+                   "nodeInfo": {"kubeletVersion": "v1.20.15", "kubeProxyVersion": "", "architecture": "amd64",
+                                "bootID": "b", "containerRuntimeVersion": "containerd://1.4", "kernelVersion": "5",
+                                "machineID": "m", "operatingSystem": "linux", "osImage": "Debian",
+                                "systemUUID": "u"}},
+    }
+
+
+class FakeApiserver(ThreadingHTTPServer):
+    """Answers GET /api/v1/nodes[/name] from `nodes`; records every request it gets."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.status_override: int | None = None  # answer this status (with a Status body) to everything
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeApiserver
+
+    def do_GET(self) -> None:
+        srv = self.server
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        srv.requests.append(("GET", self.path, headers))
+        if srv.status_override is not None:
+            self._answer(srv.status_override, {"kind": "Status", "message": "etcdserver: request timed out"})
+        elif self.path == "/api/v1/nodes":
+            self._answer(200, {"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "42"},
+                               "items": list(srv.nodes.values())})
+        elif self.path.startswith("/api/v1/nodes/") and self.path[len("/api/v1/nodes/"):] in srv.nodes:
+            self._answer(200, srv.nodes[self.path[len("/api/v1/nodes/"):]])
+        else:
+            self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "message": f"nodes \"{self.path.rsplit('/', 1)[-1]}\" not found",
+                               "reason": "NotFound", "code": 404})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def apiserver() -> Iterator[FakeApiserver]:
+    srv = FakeApiserver()
+    srv.nodes = {"w1": node_json("w1"), "w2": node_json("w2", ready="False")}
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def api_for(srv: FakeApiserver) -> client.ApiClient:
+    conf = client.Configuration(host=srv.url)
+    conf.api_key = {"BearerToken": "s3cret"}
+    conf.api_key_prefix = {"BearerToken": "Bearer"}
+    conf.retries = 0
+    return client.ApiClient(conf)
+
+
+def test_list_nodes_sends_the_get_core_v1_api_sends_and_returns_typed_nodes(apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    nodes = list_nodes(api, timeout=5.0)
+    ours = apiserver.requests.pop()
+    expected = client.CoreV1Api(api).list_node(_request_timeout=5.0)
+    theirs = apiserver.requests.pop()
+
+    assert ours == theirs
+    assert ours[:2] == ("GET", "/api/v1/nodes")
+    assert ours[2]["authorization"] == "Bearer s3cret"
+    assert ours[2]["accept"] == "application/json"
+    assert isinstance(nodes, client.V1NodeList)
+    assert all(isinstance(n, client.V1Node) for n in nodes.items)
+    assert [n.metadata.name for n in nodes.items] == ["w1", "w2"]
+    assert nodes.items[0].status.conditions[0].last_heartbeat_time.year == 2024  # a datetime, as CoreV1Api's
+    assert nodes == expected
+
+
+def test_read_node_sends_the_get_core_v1_api_sends_and_returns_a_typed_node(apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    w2 = read_node(api, "w2", timeout=10)
+    ours = apiserver.requests.pop()
+    expected = client.CoreV1Api(api).read_node("w2", _request_timeout=10)
+    theirs = apiserver.requests.pop()
+
+    assert ours == theirs
+    assert ours[:2] == ("GET", "/api/v1/nodes/w2")
+    assert isinstance(w2, client.V1Node)
+    assert w2 == expected
+    assert w2.spec.unschedulable is True and w2.status.node_info.kubelet_version == "v1.20.15"
+
+
+def test_the_timeout_reaches_urllib3_as_core_v1_api_passes_it(apiserver: FakeApiserver,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    api = api_for(apiserver)
+    seen: list[Any] = []
+    real = api.rest_client.pool_manager.request
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("timeout"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api.rest_client.pool_manager, "request", spy)
+    read_node(api, "w1", timeout=3)
+    client.CoreV1Api(api).read_node("w1", _request_timeout=3)
+    list_nodes(api, timeout=2.5)
+    client.CoreV1Api(api).list_node(_request_timeout=2.5)
+    assert [repr(t) for t in seen[0::2]] == [repr(t) for t in seen[1::2]]  # urllib3 Timeouts
+    assert seen[0].total == 3 and seen[2].total == 2.5
+
+
+def test_a_missing_node_raises_the_same_not_found_which_api_retry_calls_definite(
+        apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    with pytest.raises(ApiException) as ours:
+        read_node(api, "gone", timeout=5)
+    with pytest.raises(ApiException) as theirs:
+        client.CoreV1Api(api).read_node("gone", _request_timeout=5)
+    assert type(ours.value) is type(theirs.value) is NotFoundException
+    assert (ours.value.status, ours.value.reason, ours.value.body) == \
+        (theirs.value.status, theirs.value.reason, theirs.value.body)
+    assert api_retry.is_api_error(ours.value) and not api_retry.is_transient(ours.value)
+
+
+def test_a_5xx_raises_the_same_service_exception_which_api_retry_retries(apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    apiserver.status_override = 504
+    with pytest.raises(ApiException) as ours:
+        list_nodes(api, timeout=5)
+    with pytest.raises(ApiException) as theirs:
+        client.CoreV1Api(api).list_node(_request_timeout=5)
+    assert type(ours.value) is type(theirs.value) is ServiceException
+    assert ours.value.status == 504
+    assert api_retry.is_transient(ours.value)
+    assert api_retry.reason_of(ours.value) == api_retry.reason_of(theirs.value)
+
+
+def test_no_answer_is_the_same_transient_urllib3_error() -> None:
+    conf = client.Configuration(host="http://127.0.0.1:1")  # nothing listens there
+    conf.retries = 0
+    api = client.ApiClient(conf)
+    with pytest.raises(Exception) as ours:
+        list_nodes(api, timeout=2)
+    with pytest.raises(Exception) as theirs:
+        client.CoreV1Api(api).list_node(_request_timeout=2)
+    assert type(ours.value) is type(theirs.value)
+    assert api_retry.is_transient(ours.value)
+
+
+def test_node_views_and_a_label_already_there_read_through_the_helpers(apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    views = node_views(api)
+    assert {n: (v.ready, v.pod_cidr) for n, v in views.items()} == {
+        "w1": ("True", "10.200.1.0/24"), "w2": ("False", "10.200.2.0/24")}
+    assert ensure_label(api, "w1", "kubernetes.io/hostname", "w1") is False
+    assert [(m, p) for m, p, _ in apiserver.requests] == [("GET", "/api/v1/nodes"), ("GET", "/api/v1/nodes/w1")]
+
+
+# what a no-op rerun of `up` asks the API ("roll nodes", "wait for nodes Ready"), in a fresh
+# interpreter: CoreV1Api's module (~236 models, over a second of CPU) must stay unloaded
+RERUN_READS = """
+import sys
+from kubernetes import client
+from k8sboot import node_drain
+from k8sboot.cluster_api import ensure_label, node_views
+from k8sboot.phases import node_roll
+
+conf = client.Configuration(host=sys.argv[1])
+conf.retries = 0
+api = client.ApiClient(conf)
+assert node_drain.cordoned_by_k8sboot(api) == ["w2"]
+assert sorted(node_views(api)) == ["w1", "w2"]
+assert ensure_label(api, "w1", "kubernetes.io/hostname", "w1") is False
+assert node_roll._node_state(api, "w1")[:2] == (True, "v1.20.15")
+assert node_roll._heartbeat(api, "gone") is node_roll.MISSING
+print(sorted(m for m in sys.modules if m.startswith("kubernetes.client.api.")))
+"""
+
+
+def test_a_rerun_that_changes_nothing_never_loads_core_v1_api(apiserver: FakeApiserver) -> None:
+    done = subprocess.run([sys.executable, "-c", RERUN_READS, apiserver.url], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "kubernetes.client.api.core_v1_api" not in done.stdout.splitlines()[-1]
+    assert json.loads(done.stdout.splitlines()[-1].replace("'", '"')) == []
