@@ -46,7 +46,7 @@ unit: typecheck
 	$(VENV)/bin/pytest -m "not lab" -q $(PYTEST_ARGS)
 
 test: deps binaries image lab typecheck
-	bash scripts/run-tests.sh $(PYTEST_ARGS)
+	bash $(LAB) exec $(VENV)/bin/pytest -q --durations=25 $(PYTEST_ARGS)
 
 up: deps binaries image lab
 	bash $(LAB) exec $(VENV)/bin/k8sboot up
