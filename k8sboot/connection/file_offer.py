@@ -134,7 +134,8 @@ def pull_steps(url: str, tmp: str, size: int, sha256: str, max_seconds: float) -
     differs fails (the caller falls back to an SSH upload either way).
     """
     q_tmp = shlex.quote(tmp)
-    fetch = (f"curl -fsS --connect-timeout {CONNECT_TIMEOUT} --max-time {max(1, int(max_seconds))} "
+    # --noproxy: a host's http_proxy would send the fetch away from the controller it must reach directly
+    fetch = (f"curl -fsS --noproxy '*' --connect-timeout {CONNECT_TIMEOUT} --max-time {max(1, int(max_seconds))} "
              f"-o {q_tmp} {shlex.quote(url)}")
     return [
         f"{{ command -v curl >/dev/null 2>&1 || exit {PULL_UNAVAILABLE}; }}",

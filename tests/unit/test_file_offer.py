@@ -60,6 +60,20 @@ def test_pull_writes_checked_file_atomically(offer: FileOffer, binary: tuple[Pat
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no temporary file left
 
 
+def test_a_proxy_in_the_environment_is_not_used(offer: FileOffer, binary: tuple[Path, str], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path, sha = binary
+    with socket.socket() as s:  # a proxy nobody runs: a fetch through it would fail
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    dest = tmp_path / "kubelet-copy"
+    r = _pull(dest, offer.url("127.0.0.1", path, sha), path.stat().st_size, sha)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == path.read_bytes()
+
+
 def test_wrong_sha256_leaves_dest_alone(offer: FileOffer, binary: tuple[Path, str], tmp_path: Path) -> None:
     path, sha = binary
     dest = tmp_path / "kubelet"
