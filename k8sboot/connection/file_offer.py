@@ -40,6 +40,8 @@ class Offered:
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _OfferServer
     protocol_version = "HTTP/1.1"
+    # a host that stops reading (cut off mid-fetch) frees its thread after this long without progress
+    timeout = 30
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         offered = self.server.files.get(self.path)
@@ -71,6 +73,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _OfferServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # closing must not wait for a fetch in progress: a host lost mid-fetch would hold the run's exit
+    block_on_close = False
 
     def __init__(self, address: str) -> None:
         self.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET

@@ -6,6 +6,7 @@ import hashlib
 import os
 import socket
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -47,6 +48,24 @@ def test_offered_file_is_served_whole(offer: FileOffer, binary: tuple[Path, str]
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url.rsplit("/", 1)[0] + "/guess", timeout=10)
     assert e.value.code == 404
+
+
+def test_closing_does_not_wait_for_a_host_that_stopped_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    with big.open("wb") as f:  # sparse: far more than the socket buffers hold
+        f.truncate(512 * 1024 * 1024)
+    offer = FileOffer()
+    url = offer.url("127.0.0.1", big, "0" * 64)
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    stuck = socket.create_connection((host, int(port)), timeout=10)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.sendall(f"GET /{url.split('/', 3)[3]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert stuck.recv(12).startswith(b"HTTP/1.1 200")  # the server is now blocked sending the body
+    closer = threading.Thread(target=offer.close)
+    closer.start()
+    closer.join(timeout=20)
+    stuck.close()
+    assert not closer.is_alive(), "close() waited for a fetch that will never finish"
 
 
 def test_pull_writes_checked_file_atomically(offer: FileOffer, binary: tuple[Path, str], tmp_path: Path) -> None:
