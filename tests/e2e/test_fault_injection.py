@@ -253,7 +253,8 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
     assert re.search(r"fi-wk1: (UNREACHABLE|unreachable)", out), out[-4000:]
     assert "fi-wk1: FAILED" not in out, out[-4000:]
     if "fi-wk1" in counts:
-        assert counts["fi-wk1"]["unreachable"] == 1 and counts["fi-wk1"]["failed"] == 0, out[-4000:]
+        # one count per play that lost it: the node role's and the pod routes', which run side by side
+        assert counts["fi-wk1"]["unreachable"] in (1, 2) and counts["fi-wk1"]["failed"] == 0, out[-4000:]
 
 
 def test_3_a_full_disk_during_upload_is_reported_as_such(fi: Faults, tmp_path: Path):
