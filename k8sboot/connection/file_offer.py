@@ -130,8 +130,9 @@ class FileOffer:
             server.server_close()
 
 
-def pull_steps(url: str, tmp: str, size: int, sha256: str, max_seconds: float) -> list[str]:
-    """Shell steps that fetch `url` into `tmp` and check it, for put_script's temporary file.
+def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float) -> list[str]:
+    """Shell steps that fetch `url` into `tmp` and check its sha256, for put_script's temporary file
+    (which checks the size after them).
 
     A host without curl, or one that cannot connect to the controller, exits
     PULL_UNAVAILABLE having written nothing; a fetch cut short or a sha256 that
@@ -146,8 +147,6 @@ def pull_steps(url: str, tmp: str, size: int, sha256: str, max_seconds: float) -
         # curl 7: could not connect; 28 with nothing written: the connect timed out
         f"{{ {fetch} || {{ rc=$?; if [ $rc = 7 ] || {{ [ $rc = 28 ] && [ ! -s {q_tmp} ]; }}; "
         f"then exit {PULL_UNAVAILABLE}; fi; exit $rc; }}; }}",
-        f"{{ [ \"$(stat -c %s {q_tmp})\" = {int(size)} ] || "
-        f"{{ echo '(k8sboot) the fetched file has the wrong size' >&2; false; }}; }}",
         f"{{ [ \"$(sha256sum {q_tmp} | cut -d' ' -f1)\" = {shlex.quote(sha256)} ] || "
         f"{{ echo '(k8sboot) the fetched file has the wrong sha256' >&2; false; }}; }}",
     ]

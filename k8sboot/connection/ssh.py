@@ -515,10 +515,12 @@ class SSHConnection:
         url = self.offer.url(local, path, sha256)
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         script = put_script(dest, size, mode=mode, owner=owner,
-                            fill=lambda tmp: pull_steps(url, tmp, size, sha256, limit))
+                            fill=lambda tmp: pull_steps(url, tmp, sha256, limit))
         r = self.run(script, become=become, timeout=limit)
-        if r.ok or r.timed_out:
-            self.offer.count(self.name, fetched=r.ok)
+        if r.timed_out:
+            return r  # the task's deadline passed: no time left for an upload either
+        if r.ok:
+            self.offer.count(self.name, fetched=True)
             return r
         if r.rc == PULL_UNAVAILABLE:
             self._pull_unavailable = True  # no curl, or no route back to us: never ask this host again
@@ -548,7 +550,7 @@ def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | No
                fill: Callable[[str], list[str]] | None = None) -> str:
     """The remote side of an upload: stdin to a temporary file, renamed over `dest` if it is whole.
 
-    `fill` gives other steps that write the temporary file (its path given) and check it.
+    `fill` gives other steps that write the temporary file (its path given) and check its content.
 
     The temporary file has a name no other writer uses (two chains may write the
     same file on one host). It is renamed only once it has the size that was
@@ -571,14 +573,10 @@ def put_script(dest: str, size: int, *, mode: str | None = None, owner: str | No
         f"{{ find {parent} -maxdepth 1 -name {stale} -mmin +60 -delete 2>/dev/null || true; }}",
         "umask 077",
     ]
-    if fill is not None:
-        steps += fill(tmp_path)
-    else:
-        steps += [
-            f"cat > {tmp}",
-            f"{{ [ \"$(stat -c %s {tmp})\" = {int(size)} ] || "
-            f"{{ printf '%s\\n' {shlex.quote(f'(k8sboot) {dest}: the upload arrived incomplete')} >&2; false; }}; }}",
-        ]
+    steps += fill(tmp_path) if fill is not None else [f"cat > {tmp}"]
+    # whichever way it came, the file is renamed only once it has the size that was sent
+    steps.append(f"{{ [ \"$(stat -c %s {tmp})\" = {int(size)} ] || "
+                 f"{{ printf '%s\\n' {shlex.quote(f'(k8sboot) {dest}: the upload arrived incomplete')} >&2; false; }}; }}")
     if mode:
         steps.append(f"chmod {shlex.quote(mode)} {tmp}")
     if owner:

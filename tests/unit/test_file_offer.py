@@ -34,7 +34,7 @@ def binary(tmp_path: Path) -> tuple[Path, str]:
 
 def _pull(dest: Path, url: str, size: int, sha256: str) -> subprocess.CompletedProcess[str]:
     script = put_script(str(dest), size, mode="755",
-                        fill=lambda tmp: pull_steps(url, tmp, size, sha256, 30))
+                        fill=lambda tmp: pull_steps(url, tmp, sha256, 30))
     return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
 
 
