@@ -22,8 +22,25 @@ BINARIES = {"dir": str(KUBE_BIN), "etcd": {"path": "/usr/bin/etcd"}, "etcdctl": 
 def k8sboot(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
     env = {**os.environ, "K8SBOOT_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "k8sboot", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "k8sboot", *args], capture_output=True, text=True,
+                       env=env, cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+    _log_command(args, time.monotonic() - started, r.stdout)
+    return r
+
+
+def _log_command(args: tuple[str, ...], seconds: float, stdout: str) -> None:
+    # K8SBOOT_TEST_LOG=FILE: each command's wall time and `timings:` line, per test (where CI time goes)
+    log = os.environ.get("K8SBOOT_TEST_LOG")
+    if not log:
+        return
+    # the line is wrapped at the terminal's width: from "timings:" up to its total
+    flat = " ".join(stdout.split())
+    start = flat.rfind("timings:")
+    timings = flat[start:flat.find("s", flat.find("total", start)) + 1] if start >= 0 else ""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+    with open(log, "a") as f:
+        f.write(f"{test} | {' '.join(args[:2])} | {seconds:.1f}s | {timings}\n")
 
 
 def ssh(host: LabHost, command: str, user: str = "root") -> tuple[int, str]:
