@@ -11,7 +11,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from k8sboot.cluster_layout import APISERVER_LB_UNIT, GROUP_UNITS, NODES, POD_ROUTES_UNIT
+from k8sboot.cluster_layout import APISERVER_LB_UNIT, CONTROL_PLANE, ETCD, GROUP_UNITS, NODES, POD_ROUTES_UNIT
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.engine.forks import DEFAULT_FORKS
@@ -124,6 +124,28 @@ def short_reason(exc: BaseException) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:200] or type(exc).__name__
 
 
+def machines_down(hosts: list[Host], machines: dict[str, str]) -> str | None:
+    """Why none of these hosts can answer, when each is a made machine that is not running
+    (None when any of them may: not made by a provider, running, or its state unknown)."""
+    states = [machines.get(h.name) for h in hosts]
+    if not hosts or any(m is None or m in RUNNING_MACHINE for m in states):
+        return None
+    words = " / ".join(sorted({m for m in states if m}))
+    if len(hosts) == 1:
+        return f"its machine ({hosts[0].name}) is {words} (`k8sboot start` boots it)"
+    return f"their machines ({', '.join(h.name for h in hosts)}) are {words} (`k8sboot start` boots them)"
+
+
+def api_not_dialled(urls: list[str], why: str) -> dict[str, Any]:
+    return {"url": urls[0] if urls else None, "reachable": False, "version": None, "error": why, "nodes": []}
+
+
+def etcd_not_dialled(inventory: Inventory, why: str) -> dict[str, Any]:
+    total = len(inventory.hosts_in(ETCD))
+    return {"ok": False, "summary": f"etcd cannot be asked: {why}", "healthy": 0, "total": total,
+            "needed": total // 2 + 1, "leader": None, "down": []}
+
+
 # -- gathering (I/O) ------------------------------------------------------------
 def read_api(state: ClusterState, servers: list[str] | None = None, reach: Reach = DIRECT) -> dict[str, Any]:
     """{url, reachable, version, error, nodes: [raw API node JSON]} from the admin kubeconfig."""
@@ -159,7 +181,6 @@ def read_api(state: ClusterState, servers: list[str] | None = None, reach: Reach
 
 def read_etcd(inventory: Inventory, state: ClusterState, reach: Reach = DIRECT) -> dict[str, Any]:
     """etcd's quorum as its members report it (directly, with the local PKI's etcd client cert)."""
-    from k8sboot.cluster_layout import ETCD
     from k8sboot.etcd.client import EtcdClient, EtcdUnavailable, local_tls
     from k8sboot.etcd.report import quorum_report
     from k8sboot.plan import etcd_endpoints
@@ -237,14 +258,18 @@ def gather(
     """The whole status: the API's answers and every host's units, asked at the same time."""
     hosts = list(inventory.hosts.values())
     pool.know(hosts)  # before the clients below ask how to reach an address
+    # first: a stopped machine is not dialled (an address with no machine behind it answers nothing
+    # for seconds: `status` after `stop` waited ~12 s for the API and etcd that it can say are down)
+    machines = read_machines(inventory, state)
+    api_down = machines_down(inventory.hosts_in(CONTROL_PLANE), machines)
+    etcd_down = machines_down(inventory.hosts_in(ETCD), machines)
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
-        api_future = ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
-        etcd_future = ex.submit(read_etcd, inventory, state, pool.reach)
+        api_future = None if api_down else ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
+        etcd_future = None if etcd_down else ex.submit(read_etcd, inventory, state, pool.reach)
         lb = uses_apiserver_lb(inventory, cluster_settings(inventory))
-        machines = read_machines(inventory, state)  # first: a stopped machine is not dialled
         host_entries = list(ex.map(lambda h: read_services(pool, h, lb, machines.get(h.name)), hosts))
-        api = api_future.result()
-        etcd = etcd_future.result()
+        api = api_future.result() if api_future else api_not_dialled(apiserver_urls(inventory), api_down)
+        etcd = etcd_future.result() if etcd_future else etcd_not_dialled(inventory, etcd_down)
     raw_nodes = api.pop("nodes")
     nodes = (
         nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in(NODES)])

@@ -86,6 +86,10 @@ def test_the_default_container_cluster_lives_up_rerun_stop_start_down(tmp_path: 
         host = json.loads(status.stdout)["hosts"][0]
         assert (host["machine"], host["reachable"]) == ("stopped", False), host
         assert "host local: its machine is stopped" in status.stderr + status.stdout
+        # nor are the API and etcd dialled on a machine that is known to be stopped (seconds of timeouts)
+        data = json.loads(status.stdout)
+        assert data["api"]["error"] == "its machine (local) is stopped (`k8sboot start` boots it)", data["api"]
+        assert data["etcd"]["summary"].startswith("etcd cannot be asked: its machine (local)"), data["etcd"]
 
         start = k8sboot("start", home=home, timeout=600)
         assert start.returncode == 0, start.stdout[-4000:] + start.stderr[-4000:]

@@ -119,3 +119,20 @@ def test_short_reason_digs_the_socket_error_out_of_urllib3():
     assert short_reason(outer) == "connection refused"
     assert short_reason(TimeoutError("timed out")) == "timed out"
     assert short_reason(ApiException(status=401, reason="Unauthorized")) == "HTTP 401 Unauthorized"
+
+
+def test_the_api_is_not_dialled_when_every_control_plane_machine_is_stopped():
+    from k8sboot.cluster_status import machines_down
+    from k8sboot.inventory.model import Host
+
+    cp1 = Host("cp1", "10.0.0.1", groups=["control_plane"], provider="lxc")
+    cp2 = Host("cp2", "10.0.0.2", groups=["control_plane"], provider="lxc")
+    assert machines_down([cp1], {"cp1": "stopped"}) == \
+        "its machine (cp1) is stopped (`k8sboot start` boots it)"
+    assert machines_down([cp1, cp2], {"cp1": "stopped", "cp2": "shut off"}) == \
+        "their machines (cp1, cp2) are shut off / stopped (`k8sboot start` boots them)"
+    # any that may answer is dialled: running, state unknown, or not a made machine at all
+    assert machines_down([cp1, cp2], {"cp1": "stopped", "cp2": "running"}) is None
+    assert machines_down([cp1], {"cp1": "unknown"}) is None
+    assert machines_down([cp1, cp2], {"cp1": "stopped"}) is None
+    assert machines_down([], {}) is None
