@@ -11,7 +11,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from k8sboot.cluster_layout import APISERVER_LB_UNIT, CONTROL_PLANE, ETCD, GROUP_UNITS, NODES, POD_ROUTES_UNIT
+from k8sboot.cluster_layout import (
+    APISERVER_LB_UNIT,
+    CONTROL_PLANE,
+    ETCD,
+    GROUP_UNITS,
+    NODES,
+    POD_ROUTES_UNIT,
+)
 from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.reach import DIRECT, Reach
 from k8sboot.engine.forks import DEFAULT_FORKS
@@ -136,26 +143,21 @@ def machines_down(hosts: list[Host], machines: dict[str, str]) -> str | None:
     return f"their machines ({', '.join(h.name for h in hosts)}) are {words} (`k8sboot start` boots them)"
 
 
-def api_not_dialled(urls: list[str], why: str) -> dict[str, Any]:
-    return {"url": urls[0] if urls else None, "reachable": False, "version": None, "error": why, "nodes": []}
+def api_unanswered(url: str | None, why: str | None) -> dict[str, Any]:
+    """The API's part of the status before (or without) an answer."""
+    return {"url": url, "reachable": False, "version": None, "error": why, "nodes": []}
 
 
-def etcd_not_dialled(inventory: Inventory, why: str) -> dict[str, Any]:
-    total = len(inventory.hosts_in(ETCD))
-    return {"ok": False, "summary": f"etcd cannot be asked: {why}", "healthy": 0, "total": total,
-            "needed": total // 2 + 1, "leader": None, "down": []}
+def etcd_unasked(members: int, why: str) -> dict[str, Any]:
+    """etcd's part of the status when its members cannot be asked."""
+    return {"ok": False, "summary": f"etcd cannot be asked: {why}", "healthy": 0, "total": members,
+            "needed": members // 2 + 1, "leader": None, "down": []}
 
 
 # -- gathering (I/O) ------------------------------------------------------------
 def read_api(state: ClusterState, servers: list[str] | None = None, reach: Reach = DIRECT) -> dict[str, Any]:
     """{url, reachable, version, error, nodes: [raw API node JSON]} from the admin kubeconfig."""
-    out: dict[str, Any] = {
-        "url": None,
-        "reachable": False,
-        "version": None,
-        "error": None,
-        "nodes": [],
-    }
+    out = api_unanswered(None, None)
     if not state.admin_kubeconfig.exists():
         out["error"] = f"no admin kubeconfig at {state.admin_kubeconfig} (run `k8sboot up` first)"
         return out
@@ -195,8 +197,7 @@ def read_etcd(inventory: Inventory, state: ClusterState, reach: Reach = DIRECT) 
             members = []
         report = quorum_report(statuses, members, names)
     except Exception as e:  # noqa: BLE001 - no PKI yet, or any failure: shown as etcd's line
-        return {"ok": False, "summary": f"etcd cannot be asked: {short_reason(e)}", "healthy": 0,
-                "total": len(names), "needed": len(names) // 2 + 1, "leader": None, "down": []}
+        return etcd_unasked(len(names), short_reason(e))
     return {"ok": report.ok, "summary": report.summary(), "healthy": report.healthy, "total": report.total,
             "needed": report.needed, "leader": report.leader,
             "down": [{"name": n, "error": why} for n, why in report.down]}
@@ -263,13 +264,14 @@ def gather(
     machines = read_machines(inventory, state)
     api_down = machines_down(inventory.hosts_in(CONTROL_PLANE), machines)
     etcd_down = machines_down(inventory.hosts_in(ETCD), machines)
+    urls = apiserver_urls(inventory)
     with ThreadPoolExecutor(max_workers=max(2, min(forks, len(hosts)) + 2)) as ex:
-        api_future = None if api_down else ex.submit(read_api, state, apiserver_urls(inventory), pool.reach)
+        api_future = None if api_down else ex.submit(read_api, state, urls, pool.reach)
         etcd_future = None if etcd_down else ex.submit(read_etcd, inventory, state, pool.reach)
         lb = uses_apiserver_lb(inventory, cluster_settings(inventory))
         host_entries = list(ex.map(lambda h: read_services(pool, h, lb, machines.get(h.name)), hosts))
-        api = api_future.result() if api_future else api_not_dialled(apiserver_urls(inventory), api_down)
-        etcd = etcd_future.result() if etcd_future else etcd_not_dialled(inventory, etcd_down)
+        api = api_future.result() if api_future else api_unanswered(next(iter(urls), None), api_down)
+        etcd = etcd_future.result() if etcd_future else etcd_unasked(len(inventory.hosts_in(ETCD)), etcd_down)
     raw_nodes = api.pop("nodes")
     nodes = (
         nodes_status(raw_nodes, [h.node_name for h in inventory.hosts_in(NODES)])
