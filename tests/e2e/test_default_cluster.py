@@ -83,11 +83,11 @@ def test_the_default_container_cluster_lives_up_rerun_stop_start_down(tmp_path: 
         assert (LXCPATH / CONTAINER / "rootfs" / "etc/kubernetes").is_dir()
         status = k8sboot("status", "-o", "json", home=home, timeout=120)
         assert status.returncode == 1, status.stdout[-3000:] + status.stderr[-3000:]
-        host = json.loads(status.stdout)["hosts"][0]
+        data = json.loads(status.stdout)
+        host = data["hosts"][0]
         assert (host["machine"], host["reachable"]) == ("stopped", False), host
         assert "host local: its machine is stopped" in status.stderr + status.stdout
         # nor are the API and etcd dialled on a machine that is known to be stopped (seconds of timeouts)
-        data = json.loads(status.stdout)
         assert data["api"]["error"] == "its machine (local) is stopped (`k8sboot start` boots it)", data["api"]
         assert data["etcd"]["summary"].startswith("etcd cannot be asked: its machine (local)"), data["etcd"]
 
