@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -179,8 +182,25 @@ def dump(doc: Any) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, default_flow_style=False)
 
 
+_WORKDIRS: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_workdirs() -> Iterator[None]:
+    # hundreds of examples each make a directory: none is left behind in /tmp, nor K8SBOOT_HOME
+    home_before = os.environ.get("K8SBOOT_HOME")
+    yield
+    for d in _WORKDIRS:
+        shutil.rmtree(d, ignore_errors=True)
+    if home_before is None:
+        os.environ.pop("K8SBOOT_HOME", None)
+    else:
+        os.environ["K8SBOOT_HOME"] = home_before
+
+
 def workdir() -> Path:
     home = Path(tempfile.mkdtemp(prefix="k8sboot-fuzz-"))
+    _WORKDIRS.append(home)
     os.environ["K8SBOOT_HOME"] = str(home / "home")
     return home
 
