@@ -27,6 +27,7 @@ from k8sboot.connection.pool import ConnectionPool
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.engine.control import RunControl
 from k8sboot.engine.forks import DEFAULT_FORKS
+from k8sboot.engine.host_probes import HostProbes, Wants
 from k8sboot.engine.modules import MODULES, ModuleContext, ModuleResult
 from k8sboot.engine.pending_handlers import PendingHandlers
 from k8sboot.engine.results import (
@@ -43,7 +44,7 @@ from k8sboot.engine.results import (
 from k8sboot.engine.roles import Role, load_role
 from k8sboot.engine.tasks import Task
 from k8sboot.engine.templating import Templar
-from k8sboot.errors import InputError, UnreachableError
+from k8sboot.errors import InputError, RunError, UnreachableError
 from k8sboot.inventory.model import Host, Inventory
 
 
@@ -58,6 +59,8 @@ class Reporter(Protocol):
 # software emulation a loaded machine's apiserver took over 15 minutes to answer
 # (the control plane role's readiness poll), so a healthy-but-slow run must fit
 DEFAULT_TASK_TIMEOUT = 3600.0
+# reading a role's probes ahead: may hash the binaries of a host whose checksum memo was lost
+PROBES_TIMEOUT = 600.0
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
 
@@ -178,18 +181,23 @@ class Runner:
         failure: Failure | None = None
         try:
             for role in play.roles:
+                probes = self._read_probes(conn, host, role, variables)
                 for task in role.tasks:
                     if self.options.control.cancelled:
                         failure = Failure(host.name, f"{role.name} : {task.name}", "not started: the run was interrupted")
                         break
                     if task.module == "meta":  # flush_handlers: run what was notified so far
+                        if any(notified.values()):
+                            probes.forget()
                         failure = self._run_handlers(conn, host, play, variables, notified, stats)
                         if failure:
                             break
                         continue
-                    outcome = self._run_task(conn, host, role, task, variables)
+                    outcome = self._run_task(conn, host, role, task, variables, probes=probes)
                     stats.add(outcome)
                     self.reporter.task_done(host.name, role.name, task, outcome)
+                    if outcome.status in (CHANGED, FAILED, UNREACHABLE) and not self._previews(task):
+                        probes.forget()
                     if outcome.status == CHANGED:
                         notified[role.name].update(task.notify)
                     if outcome.status in (FAILED, UNREACHABLE) and not outcome.ignored:
@@ -208,6 +216,44 @@ class Runner:
         stats.seconds = time.monotonic() - started
         self.reporter.host_done(host.name, stats)
         return stats, failure
+
+    def _previews(self, task: Task) -> bool:
+        """The task runs in check mode: whatever it reports, it changed nothing."""
+        return self.options.check if task.check_mode is None else task.check_mode
+
+    def _read_probes(self, conn: SSHConnection, host: Host, role: Role, variables: dict[str, Any]) -> HostProbes:
+        """Every probe the role's tasks will make, read in one round trip (host_probes.py).
+
+        A task whose loop, condition or arguments need what an earlier task
+        registers cannot be rendered yet: it probes for itself when it runs.
+        """
+        wanted: dict[bool, Wants] = {}
+        for task in role.tasks:
+            spec = MODULES.get(task.module)
+            if spec is None or spec.probes is None or task.until is not None or not self._selected(task):
+                continue
+            become = task.become if task.become is not None else host.become
+            try:
+                items = [None] if task.loop is None else self.templar.render_value(task.loop, variables)
+                if not isinstance(items, list):
+                    continue
+                for item in items:
+                    item_vars = variables if task.loop is None else {**variables, "item": item}
+                    if task.when is not None and not self.templar.condition(task.when, item_vars):
+                        continue
+                    args = self.templar.render_value(task.args, item_vars)
+                    wants = spec.probes(args)
+                    into = wanted.setdefault(bool(become), Wants())
+                    into.paths += wants.paths
+                    into.units += wants.units
+            except Exception:  # noqa: BLE001 - the task itself reports what is wrong when it runs
+                continue
+        probes = HostProbes()
+        try:
+            probes.read(conn, wanted, timeout=PROBES_TIMEOUT)
+        except RunError:
+            pass  # each task then probes for itself, and reports what fails
+        return probes
 
     def _run_handlers(self, conn: SSHConnection, host: Host, play: Play, variables: dict[str, Any],
                       notified: dict[str, set[str]], stats: HostStats) -> Failure | None:
@@ -243,7 +289,7 @@ class Runner:
         return True
 
     def _run_task(self, conn: SSHConnection, host: Host, role: Role, task: Task, variables: dict[str, Any],
-                  is_handler: bool = False) -> TaskOutcome:
+                  is_handler: bool = False, probes: HostProbes | None = None) -> TaskOutcome:
         if not is_handler and not self._selected(task):
             return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="not selected by tags"))
         what = f"{role.name} : {task.name}"
@@ -252,10 +298,12 @@ class Runner:
         try:
             timeout = float(self.templar.render_value(task.timeout, variables) or DEFAULT_TASK_TIMEOUT)
             bounded = TaskConnection(conn, timeout)
+            # a task that retries (`until`) must see the host anew at every attempt
+            read_ahead = probes if task.until is None else None
             if task.loop is None:
-                outcome = self._run_once(bounded, host, role, task, variables)
+                outcome = self._run_once(bounded, host, role, task, variables, read_ahead)
             else:
-                outcome = self._run_loop(bounded, host, role, task, variables)
+                outcome = self._run_loop(bounded, host, role, task, variables, read_ahead)
         except UnreachableError as e:
             if control.cancelled:
                 outcome = TaskOutcome(FAILED, ModuleResult(failed=True, msg="interrupted"))
@@ -272,7 +320,7 @@ class Runner:
         return outcome
 
     def _run_loop(self, conn: TaskConnection, host: Host, role: Role, task: Task,
-                  variables: dict[str, Any]) -> TaskOutcome:
+                  variables: dict[str, Any], probes: HostProbes | None) -> TaskOutcome:
         items = self.templar.render_value(task.loop, variables)
         if not isinstance(items, list):
             raise InputError(f"{task.where}: loop must be a list, got {type(items).__name__}")
@@ -281,7 +329,9 @@ class Runner:
         statuses = []
         for item in items:
             item_vars = {**variables, "item": item}
-            outcome = self._run_once(conn, host, role, task, item_vars)
+            outcome = self._run_once(conn, host, role, task, item_vars, probes)
+            if probes is not None and outcome.status in (CHANGED, FAILED) and not self._previews(task):
+                probes.forget()  # the next item looks at the host anew
             reg = outcome.result.as_register()
             reg["item"] = item
             results.append(reg)
@@ -301,7 +351,7 @@ class Runner:
         return TaskOutcome(status, combined, ignored=combined.failed and task.ignore_errors)
 
     def _run_once(self, conn: TaskConnection, host: Host, role: Role, task: Task,
-                  variables: dict[str, Any]) -> TaskOutcome:
+                  variables: dict[str, Any], probes: HostProbes | None = None) -> TaskOutcome:
         if task.when is not None and not self.templar.condition(task.when, variables):
             return TaskOutcome(SKIPPED, ModuleResult(skipped=True, msg="condition false"))
         spec = MODULES[task.module]
@@ -310,7 +360,7 @@ class Runner:
         ctx = ModuleContext(
             conn=conn, host=host, vars=variables, templar=self.templar, role_dir=role.path,
             check=self.options.check if task.check_mode is None else task.check_mode, diff=self.options.diff,
-            become=task.become if task.become is not None else host.become,
+            become=task.become if task.become is not None else host.become, probes=probes,
         )
         attempts = 1
         if task.until is not None:

@@ -45,6 +45,31 @@ def test_role_runs_on_both_hosts_then_a_rerun_changes_nothing(tmp_path, engine_i
     assert counts["eng-a"]["ok"] == counts["eng-b"]["ok"] > 0
 
 
+def test_a_rerun_sees_what_was_changed_by_hand_since(tmp_path, engine_inventory, lab_hosts):
+    # a role's tasks take what they compare from one look at the host (engine/host_probes.py):
+    # edits made behind k8sboot's back must still show, as root (eng-a) and through sudo (eng-b)
+    assert k8sboot("run", "demo", "-i", str(engine_inventory), home=tmp_path).returncode == 0
+    for h in ("eng-a", "eng-b"):
+        code, out = ssh(lab_hosts[h], "chmod 644 /etc/k8sboot-demo/secret && "
+                                      "echo edited > /etc/k8sboot-demo/greeting && systemctl stop k8sboot-demo")
+        assert code == 0, out
+    preview = k8sboot("run", "demo", "-i", str(engine_inventory), "--check", home=tmp_path)
+    fix = k8sboot("run", "demo", "-i", str(engine_inventory), home=tmp_path)
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    for host in ("eng-a", "eng-b"):
+        expected = ["Write the greeting", "Write a secret only root may read", "Start and enable the demo service"]
+        for task in expected:
+            assert re.search(rf"changed: \[{host}\] demo : {task}", preview.stdout), preview.stdout
+            assert re.search(rf"changed: \[{host}\] demo : {task}", fix.stdout), fix.stdout
+        assert recap(fix.stdout)[host]["changed"] == len(expected) + 1  # + the restart it notified
+        code, out = ssh(lab_hosts[host], "stat -c %a /etc/k8sboot-demo/secret; cat /etc/k8sboot-demo/greeting; "
+                                         "systemctl is-active k8sboot-demo")
+        lines = out.splitlines()
+        assert lines[0] == "600" and lines[1].startswith("hello from k8sboot") and lines[-1] == "active", out
+    again = k8sboot("run", "demo", "-i", str(engine_inventory), home=tmp_path)
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout
+
+
 def test_check_mode_reports_but_changes_nothing_and_diff_shows_it(tmp_path, engine_inventory, lab_hosts):
     assert k8sboot("run", "demo", "-i", str(engine_inventory), home=tmp_path).returncode == 0
     before = ssh(lab_hosts["eng-b"], "cat /etc/k8sboot-demo/greeting; "

@@ -23,6 +23,10 @@ from k8sboot.inventory.model import Host, Inventory
 from k8sboot.paths import TEMPLATES_DIR
 
 
+_LOOK = re.compile(r"^stat -c '%F\||^echo '(k8sboot-\w+) units'; systemctl show -p Id,", re.M)
+_KIND_TEXT = {"file": "regular file", "directory": "directory", "link": "symbolic link"}
+
+
 @dataclass
 class FakeFile:
     data: bytes = b""
@@ -59,7 +63,29 @@ class FakeHost:
         for pattern, result in self.answers.items():
             if re.search(pattern, cmd, re.S):
                 return result
+        if _LOOK.search(cmd):  # connection/host_look.py: every path and unit in one command
+            return self._ok(cmd, self._look(cmd))
         return self._interpret(cmd)
+
+    def _look(self, script: str) -> str:
+        out = []
+        for line in script.split("\n"):
+            if line.startswith("stat -c "):
+                argv = shlex.split(line.removesuffix(" 2>/dev/null"))
+                for path in argv[argv.index("--") + 1:]:
+                    if (f := self.files.get(path)) is not None:
+                        out.append(f"{_KIND_TEXT[f.kind]}|{f.mode} {f.owner} {f.group}|{self._signature(path)}|{path}")
+            elif m := re.match(r"\[ -e (.+?) \] \|\| \[ -L .+? \] \|\| echo '(.+)'$", line):
+                if shlex.split(m.group(1))[0] not in self.files:
+                    out.append(m.group(2))
+            elif m := re.match(r"echo '(k8sboot-\w+) units'; (systemctl show .*?); echo", line):
+                argv = shlex.split(m.group(2))
+                blocks = []
+                for unit in argv[argv.index("--") + 1:]:
+                    shown = self._interpret(f"systemctl show -p ActiveState,UnitFileState,LoadState {unit}")
+                    blocks.append(f"Id={unit}.service\n{shown.stdout}")
+                out.append(f"{m.group(1)} units\n" + "\n".join(blocks) + f"\n{m.group(1)} units 0")
+        return "".join(f"{line}\n" for line in out)
 
     def put(self, dest: str, content: Any, *, mode: str | None = None, owner: str | None = None,
             **_: Any) -> CommandResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from k8sboot.connection.result import CommandResult
 from k8sboot.engine.results import CHANGED, OK, SKIPPED
 from k8sboot.engine.runner import RunOptions
 from k8sboot.paths import ROLES_DIR
@@ -150,3 +151,60 @@ def test_check_mode_must_be_a_boolean(tmp_path):
     roles = write_role(tmp_path, [{"name": "p", "ansible.builtin.command": "true", "check_mode": "sometimes"}])
     with pytest.raises(InputError, match="check_mode"):
         run_play(roles, ["r"], {"h1": FakeHost("h1")})
+
+
+# -- a role's probes, read ahead in one round trip (engine/host_probes.py) ------------------
+PROBE_STARTS = ("if [ -f ", "if [ -L ", "systemctl show")
+
+
+def standalone_probes(host: FakeHost) -> list[str]:
+    return [c for c in host.commands if c.startswith(PROBE_STARTS)]
+
+
+def batches(host: FakeHost) -> list[str]:
+    return [c for c in host.commands if c.startswith("stat -c '%F|") or " units'; systemctl show -p Id," in c]
+
+
+def test_a_rerun_reads_what_its_tasks_look_at_in_one_round_trip():
+    host = FakeHost("h1")
+    run_play(ROLES_DIR, ["demo"], {"h1": host})
+    host.commands.clear()
+    result, _ = run_play(ROLES_DIR, ["demo"], {"h1": host})
+    assert result.ok and result.stats["h1"].changed == 0
+    assert len(batches(host)) == 1
+    # the systemd task reloads systemd first (daemon_reload: true), so it asks again after that
+    assert standalone_probes(host) == ["systemctl show -p ActiveState,UnitFileState,LoadState k8sboot-demo"]
+
+
+def test_a_preview_changes_nothing_so_every_task_takes_its_answer_from_the_one_read():
+    host = FakeHost("h1")
+    result, _ = run_play(ROLES_DIR, ["demo"], {"h1": host}, RunOptions(check=True))
+    assert result.ok and result.stats["h1"].changed >= 3
+    assert len(batches(host)) == 1
+    # the handler runs after the role's tasks: it asks for itself
+    assert standalone_probes(host) == ["systemctl show -p ActiveState,UnitFileState,LoadState k8sboot-demo"]
+
+
+def test_after_a_task_changes_the_host_later_tasks_look_again(tmp_path):
+    roles = write_role(tmp_path, [
+        {"name": "look", "ansible.builtin.file": {"path": "/srv/x", "state": "file"}, "ignore_errors": True},
+        {"name": "make", "ansible.builtin.command": "touch /srv/x"},
+        {"name": "look again", "ansible.builtin.file": {"path": "/srv/x", "state": "file", "mode": "0600"}},
+    ])
+    host = FakeHost("h1")
+    result, rec = run_play(roles, ["r"], {"h1": host})
+    # the read ahead said "absent"; after `make` changed the host, the answer is read anew
+    assert result.ok, result.failures
+    assert rec.statuses("h1")["look again"] == CHANGED and host.files["/srv/x"].mode == "600"
+    assert len([c for c in standalone_probes(host) if "/srv/x" in c]) == 1
+
+
+def test_a_task_whose_arguments_need_a_registered_value_probes_for_itself(tmp_path):
+    roles = write_role(tmp_path, [
+        {"name": "name", "ansible.builtin.command": "echo /srv/y", "register": "where", "changed_when": False},
+        {"name": "dir", "ansible.builtin.file": {"path": "{{ where.stdout }}", "state": "directory"}},
+    ])
+    host = FakeHost("h1", answers={r"^echo /srv/y$": CommandResult("echo", 0, "/srv/y\n", "")})
+    result, rec = run_play(roles, ["r"], {"h1": host})
+    assert result.ok and host.files["/srv/y"].kind == "directory"
+    assert batches(host) == [] and len(standalone_probes(host)) == 1

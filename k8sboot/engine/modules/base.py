@@ -11,6 +11,8 @@ from typing import Any
 
 from k8sboot.booleans import parse_bool
 from k8sboot.connection.deadline import TaskConnection
+from k8sboot.connection.host_look import PathFacts
+from k8sboot.engine.host_probes import HostProbes, Wants
 from k8sboot.engine.templating import Templar
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
@@ -26,6 +28,14 @@ class ModuleContext:
     check: bool  # report what would change, change nothing
     diff: bool  # show file diffs
     become: bool
+    probes: HostProbes | None = None  # what the runner read of the host before the role, if still current
+
+    def looked_path(self, path: str) -> PathFacts | None:
+        """The path as the role's one look saw it; None: look for yourself."""
+        return self.probes.path(path, self.become) if self.probes is not None else None
+
+    def looked_unit(self, unit: str) -> dict[str, str] | None:
+        return self.probes.unit(unit, self.become) if self.probes is not None else None
 
 
 @dataclass
@@ -59,6 +69,9 @@ class ModuleResult:
 
 
 ModuleFn = Callable[[ModuleContext, dict[str, Any]], ModuleResult]
+# what a module will look at for these (rendered) arguments: read ahead of the
+# role, for all its tasks in one round trip (engine/host_probes.py)
+ProbesFn = Callable[[dict[str, Any]], Wants]
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class ModuleSpec:
     run: ModuleFn
     args: frozenset[str]  # accepted argument names (Ansible's)
     required: frozenset[str] = frozenset()
+    probes: ProbesFn | None = None
 
     def check_args(self, args: dict[str, Any], where: str) -> None:
         for key in args:

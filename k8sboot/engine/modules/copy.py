@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec
-from k8sboot.engine.modules.remote_file import ensure_file
+from k8sboot.engine.modules.remote_file import dest_probes, ensure_file
 from k8sboot.errors import InputError
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
@@ -91,4 +91,4 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
 
 
 SPEC = ModuleSpec("copy", run, frozenset({"src", "content", "dest", "mode", "owner", "group"}),
-                  frozenset({"dest"}))
+                  frozenset({"dest"}), probes=dest_probes)

@@ -5,10 +5,35 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from k8sboot.engine.host_probes import Wants
 from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, normalize_mode
 from k8sboot.errors import InputError
 
 STATES = {"directory", "file", "link", "absent", "touch"}
+
+
+def kind_command(path: str) -> str:
+    """What is there now: kind, mode, owner, group, link target -- one command."""
+    q = shlex.quote(path)
+    return (f"if [ -L {q} ]; then echo link $(stat -c '%a %U %G' {q}) $(readlink {q}); "
+            f"elif [ -d {q} ]; then echo directory $(stat -c '%a %U %G' {q}); "
+            f"elif [ -e {q} ]; then echo file $(stat -c '%a %U %G' {q}); else echo absent; fi")
+
+
+def probes(args: dict[str, Any]) -> Wants:
+    return Wants(paths=[str(args["path"])])
+
+
+def _looked(ctx: ModuleContext, path: str) -> list[str] | None:
+    """kind, mode, owner, group as kind_command prints them, from the role's look; None for a link
+    (its target is not in the look) or a path the look could not read."""
+    facts = ctx.looked_path(path)
+    if facts is None or facts.kind == "link":
+        return None
+    if facts.kind == "absent":
+        return ["absent"]
+    kind = "directory" if facts.kind == "directory" else "file"
+    return [kind, facts.mode or "", facts.owner or "", facts.group or ""]
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
@@ -21,18 +46,14 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     owner, group = args.get("owner"), args.get("group")
     chown = f"{owner or ''}{':' + group if group else ''}"
 
-    # what is there now: kind, mode, owner, group, link target -- one round trip
-    r = ctx.conn.run(
-        f"if [ -L {q} ]; then echo link $(stat -c '%a %U %G' {q}) $(readlink {q}); "
-        f"elif [ -d {q} ]; then echo directory $(stat -c '%a %U %G' {q}); "
-        f"elif [ -e {q} ]; then echo file $(stat -c '%a %U %G' {q}); else echo absent; fi",
-        become=ctx.become,
-    )
-    parts = r.stdout.split()
-    if not r.ok or not parts or parts[0] not in ("link", "directory", "file", "absent"):
-        # not "absent": the probe itself failed (permission, timeout), the path's state is unknown
-        return ModuleResult(failed=True, msg=f"cannot inspect {path}: {r.stderr_tail(3) or f'exit code {r.rc}'}",
-                            rc=r.rc, stderr=r.stderr)
+    parts = _looked(ctx, path)
+    if parts is None:
+        r = ctx.conn.run(kind_command(path), become=ctx.become)
+        parts = r.stdout.split()
+        if not r.ok or not parts or parts[0] not in ("link", "directory", "file", "absent"):
+            # not "absent": the probe itself failed (permission, timeout), the path's state is unknown
+            return ModuleResult(failed=True, msg=f"cannot inspect {path}: {r.stderr_tail(3) or f'exit code {r.rc}'}",
+                                rc=r.rc, stderr=r.stderr)
     kind = parts[0]
     cur_mode, cur_owner, cur_group = (parts[1:4] + [None, None, None])[:3] if kind != "absent" else (None,) * 3
     target = parts[4] if kind == "link" and len(parts) > 4 else None
@@ -74,4 +95,4 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
 
 
 SPEC = ModuleSpec("file", run, frozenset({"path", "state", "mode", "owner", "group", "src", "recurse"}),
-                  frozenset({"path"}))
+                  frozenset({"path"}), probes=probes)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from k8sboot.connection.ssh import STAT_SIGNATURE
+from k8sboot.engine.host_probes import Wants
 from k8sboot.engine.modules.base import (
     ModuleContext,
     ModuleResult,
@@ -25,21 +27,29 @@ class RemoteStat:
     sha256: str | None = None
 
 
-def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
-    """One round trip for existence, mode, ownership and checksum.
+def stat_command(path: str, memo: tuple[str, str] | None) -> str:
+    """Existence, mode, ownership and checksum in one command.
 
     The checksum is computed on the host only when the file's signature differs
-    from the one recorded when k8sboot last wrote or hashed it: hashing a
-    100 MB binary on every rerun is most of a no-op run's time otherwise.
+    from the one recorded when k8sboot last wrote or hashed it (`memo`): hashing
+    a 100 MB binary on every rerun is most of a no-op run's time otherwise.
     """
     q = shlex.quote(path)
-    memo = ctx.conn.checksums.get(path)
     known = shlex.quote(memo[0]) if memo else "''"
-    r = ctx.conn.run(
-        f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{STAT_SIGNATURE}' {q}) && echo \"$sig\" && "
-        f"if [ \"$sig\" = {known} ]; then echo MEMO; else sha256sum {q}; fi; else echo MISSING; fi",
-        become=ctx.become,
-    )
+    return (f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{STAT_SIGNATURE}' {q}) && "
+            f"echo \"$sig\" && if [ \"$sig\" = {known} ]; then echo MEMO; else sha256sum {q}; fi; "
+            "else echo MISSING; fi")
+
+
+def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
+    memo = ctx.conn.checksums.get(path)
+    looked = ctx.looked_path(path)
+    if looked is not None and looked.kind != "link":  # a link: `[ -f ]` follows it, so ask
+        if looked.kind != "file":
+            return RemoteStat(False)
+        if memo and looked.signature == memo[0]:
+            return RemoteStat(True, looked.mode, looked.owner, looked.group, memo[1])
+    r = ctx.conn.run(stat_command(path, memo), become=ctx.become)
     lines = r.stdout.split("\n")
     if r.ok and lines and lines[0].strip() == "MISSING":
         return RemoteStat(False)
@@ -53,6 +63,11 @@ def stat_remote(ctx: ModuleContext, path: str) -> RemoteStat:
     digest = lines[2].split()[0]
     ctx.conn.checksums[path] = (signature, digest)
     return RemoteStat(True, mode, owner, group, digest)
+
+
+def dest_probes(args: dict[str, Any]) -> Wants:
+    """What ensure_file will look at for a task with `dest` (template, copy)."""
+    return Wants(paths=[str(args["dest"])])
 
 
 def ensure_file(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from k8sboot.engine.host_probes import Wants
 from k8sboot.engine.modules.base import (
     ModuleContext,
     ModuleResult,
@@ -20,11 +21,21 @@ from k8sboot.errors import InputError
 STATES = {"started", "stopped", "restarted", "reloaded"}
 
 
-def _show(ctx: ModuleContext, unit: str) -> dict[str, str]:
-    r = ctx.conn.run(
-        f"systemctl show -p ActiveState,UnitFileState,LoadState {shlex.quote(unit)}",
-        become=ctx.become,
-    )
+def show_command(unit: str) -> str:
+    return f"systemctl show -p ActiveState,UnitFileState,LoadState {shlex.quote(unit)}"
+
+
+def probes(args: dict[str, Any]) -> Wants:
+    name = args.get("name")
+    return Wants(units=[str(name)] if name else [])
+
+
+def _show(ctx: ModuleContext, unit: str, reloaded: bool) -> dict[str, str]:
+    # after a daemon-reload the unit's state is asked afresh: the reload may have changed it
+    looked = None if reloaded else ctx.looked_unit(unit)
+    if looked is not None:
+        return looked
+    r = ctx.conn.run(show_command(unit), become=ctx.become)
     state = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
     if not r.ok or "ActiveState" not in state:
         # not "inactive": systemd could not be asked (no bus, permission, timeout)
@@ -59,7 +70,7 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
             return ModuleResult(failed=True, msg=f"daemon-reload failed: {r.stderr_tail(3)}", rc=r.rc,
                                 stderr=r.stderr, cmd=r.cmd)
     try:
-        cur = _show(ctx, unit)
+        cur = _show(ctx, unit, reloaded=bool(pre) and not ctx.check)
     except ProbeFailed as e:
         return ModuleResult(failed=True, msg=str(e))
     if cur.get("LoadState") == "not-found" and state not in (None, "stopped"):
@@ -101,4 +112,4 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
 
 
 SPEC = ModuleSpec("systemd", run, frozenset({"name", "state", "enabled", "daemon_reload", "no_block", "masked",
-                                              "scope"}))
+                                              "scope"}), probes=probes)

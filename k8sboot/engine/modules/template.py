@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from k8sboot.engine.modules.base import ModuleContext, ModuleResult, ModuleSpec, module_bool
-from k8sboot.engine.modules.remote_file import ensure_file
+from k8sboot.engine.modules.remote_file import dest_probes, ensure_file
 
 
 def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
@@ -20,4 +20,4 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
 
 
 SPEC = ModuleSpec("template", run, frozenset({"src", "dest", "mode", "owner", "group", "force"}),
-                  frozenset({"src", "dest"}))
+                  frozenset({"src", "dest"}), probes=dest_probes)
