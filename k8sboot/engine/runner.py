@@ -224,8 +224,8 @@ class Runner:
     def _read_probes(self, conn: SSHConnection, host: Host, role: Role, variables: dict[str, Any]) -> HostProbes:
         """Every probe the role's tasks will make, read in one round trip (host_probes.py).
 
-        A task whose loop, condition or arguments need what an earlier task
-        registers cannot be rendered yet: it probes for itself when it runs.
+        A task whose loop or the arguments it looks with need what an earlier
+        task registers cannot be rendered yet: it probes for itself when it runs.
         """
         wanted: dict[bool, Wants] = {}
         for task in role.tasks:
@@ -239,10 +239,9 @@ class Runner:
                     continue
                 for item in items:
                     item_vars = variables if task.loop is None else {**variables, "item": item}
-                    if task.when is not None and not self.templar.condition(task.when, item_vars):
+                    if not self._may_run(task, item_vars):
                         continue
-                    args = self.templar.render_value(task.args, item_vars)
-                    wants = spec.probes(args)
+                    wants = spec.probes(self._renderable_args(task, item_vars))
                     into = wanted.setdefault(bool(become), Wants())
                     into.paths += wants.paths
                     into.units += wants.units
@@ -254,6 +253,26 @@ class Runner:
         except RunError:
             pass  # each task then probes for itself, and reports what fails
         return probes
+
+    def _may_run(self, task: Task, variables: dict[str, Any]) -> bool:
+        """False only when the task's `when` is already known to be false; looking too much costs little."""
+        if task.when is None:
+            return True
+        try:
+            return self.templar.condition(task.when, variables)
+        except Exception:  # noqa: BLE001 - it needs what an earlier task registers
+            return True
+
+    def _renderable_args(self, task: Task, variables: dict[str, Any]) -> dict[str, Any]:
+        """The task's arguments that can be rendered before it runs: `daemon_reload: "{{ unit.changed }}"`
+        waits for an earlier task, but the unit's name is known."""
+        args = {}
+        for key, value in task.args.items():
+            try:
+                args[key] = self.templar.render_value(value, variables)
+            except Exception:  # noqa: BLE001 - the task renders it again when it runs, and reports it
+                continue
+        return args
 
     def _run_handlers(self, conn: SSHConnection, host: Host, play: Play, variables: dict[str, Any],
                       notified: dict[str, set[str]], stats: HostStats) -> Failure | None:
