@@ -18,7 +18,8 @@ from k8sboot.connection.result import CommandResult
 from k8sboot.connection.ssh import STAT_SIGNATURE
 from k8sboot.errors import RunError
 
-UNIT_PROPERTIES = ("ActiveState", "UnitFileState", "LoadState")
+# what the systemd module decides with; NeedDaemonReload: the unit's file changed since systemd loaded it
+UNIT_PROPERTIES = ("ActiveState", "UnitFileState", "LoadState", "NeedDaemonReload")
 
 
 class Runs(Protocol):
@@ -50,6 +51,12 @@ def lookable(path: str) -> bool:
     return "\n" not in path and "\r" not in path and path != ""
 
 
+def enabled_command(unit: str) -> str:
+    # the unit files on disk, as Ansible's systemd module asks: systemd's own UnitFileState is
+    # what it read at its last reload, and `enable --no-reload` leaves that stale on purpose
+    return f"systemctl is-enabled -- {shlex.quote(unit)} 2>/dev/null"
+
+
 def look_script(paths: list[str], units: list[str], nonce: str) -> str:
     parts = []
     if paths:
@@ -63,6 +70,7 @@ def look_script(paths: list[str], units: list[str], nonce: str) -> str:
         quoted = " ".join(shlex.quote(u) for u in units)
         parts.append(f"echo '{nonce} units'; systemctl show -p Id,{','.join(UNIT_PROPERTIES)} -- {quoted}; "
                      f"echo \"{nonce} units $?\"")
+        parts += [f"echo \"{nonce} enabled {i} $({enabled_command(u)})\"" for i, u in enumerate(units)]
     parts.append("true")
     return "\n".join(parts)
 
@@ -85,12 +93,22 @@ def parse_look(stdout: str, paths: list[str], units: list[str], nonce: str) -> H
         if len(mog) != 3:
             continue
         look.paths[name] = PathFacts(_KINDS.get(kind_text, "other"), mog[0], mog[1], mog[2], signature)
-    body, _, rc_line = unit_text.rpartition(f"{nonce} units ")
+    body, _, rest = unit_text.rpartition(f"{nonce} units ")
+    rc_line, _, enabled_text = rest.partition("\n")
+    enabled: dict[int, str] = {}
+    for line in enabled_text.split("\n"):
+        if line.startswith(f"{nonce} enabled "):
+            index, _, state = line[len(nonce) + 9:].partition(" ")
+            if index.isdigit():
+                enabled[int(index)] = state.strip()
     if units and rc_line.strip() == "0":
         blocks = [b for b in body.strip("\n").split("\n\n")]
         if len(blocks) == len(units):
-            for unit, block in zip(units, blocks):
+            for i, (unit, block) in enumerate(zip(units, blocks)):
                 props = dict(line.split("=", 1) for line in block.split("\n") if "=" in line)
+                if i not in enabled:
+                    continue
+                props["UnitFileState"] = enabled[i]
                 # an alias answers under its real name: leave it to the module
                 if props.get("Id") in (unit, f"{unit}.service") and all(k in props for k in UNIT_PROPERTIES):
                     look.units[unit] = {k: props[k] for k in UNIT_PROPERTIES}

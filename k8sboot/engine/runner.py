@@ -276,19 +276,24 @@ class Runner:
 
     def _run_handlers(self, conn: SSHConnection, host: Host, play: Play, variables: dict[str, Any],
                       notified: dict[str, set[str]], stats: HostStats) -> Failure | None:
-        """Run the notified handlers in definition order; each leaves `notified` once it ran."""
+        """Run the notified handlers in definition order.
+
+        A notification runs every handler of that name or that `listen`s to it
+        (as Ansible does); it leaves `notified` once the last of them ran, so a
+        failure in between leaves it owed to the next run.
+        """
         for role in play.roles:
             names = notified.get(role.name, set())
-            for handler in role.handlers:
+            due = [h for h in role.handlers if {h.name, *h.listen} & names]
+            for i, handler in enumerate(due):
                 topics = {handler.name, *handler.listen} & names
-                if not topics:
-                    continue
                 outcome = self._run_task(conn, host, role, handler, variables, is_handler=True)
                 stats.add(outcome)
                 self.reporter.task_done(host.name, role.name, handler, outcome)
                 if outcome.status in (FAILED, UNREACHABLE) and not outcome.ignored:
                     return self._failure(host, role, handler, outcome)
-                names -= topics
+                later = {t for h in due[i + 1:] for t in (h.name, *h.listen)}
+                names -= topics - later
         return None
 
     @staticmethod

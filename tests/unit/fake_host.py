@@ -80,11 +80,14 @@ class FakeHost:
                     out.append(m.group(2))
             elif m := re.match(r"echo '(k8sboot-\w+) units'; (systemctl show .*?); echo", line):
                 argv = shlex.split(m.group(2))
-                blocks = []
-                for unit in argv[argv.index("--") + 1:]:
-                    shown = self._interpret(f"systemctl show -p ActiveState,UnitFileState,LoadState {unit}")
-                    blocks.append(f"Id={unit}.service\n{shown.stdout}")
+                blocks, states = [], []
+                for i, unit in enumerate(argv[argv.index("--") + 1:]):
+                    shown = self._interpret(f"systemctl show -p ActiveState {unit}").stdout
+                    blocks.append(f"Id={unit}.service\n{shown}")
+                    state = re.search(r"^UnitFileState=(.*)$", shown, re.M)
+                    states.append(f"{m.group(1)} enabled {i} {state.group(1) if state else ''}")
                 out.append(f"{m.group(1)} units\n" + "\n".join(blocks) + f"\n{m.group(1)} units 0")
+                out += states
         return "".join(f"{line}\n" for line in out)
 
     def put(self, dest: str, content: Any, *, mode: str | None = None, owner: str | None = None,
@@ -123,14 +126,15 @@ class FakeHost:
             extra = f" {f.target}" if f.kind == "link" else ""
             return self._ok(cmd, f"{f.kind} {f.mode} {f.owner} {f.group}{extra}\n")
         if cmd.startswith("systemctl show"):
-            unit = shlex.split(cmd)[-1]
+            unit = shlex.split(cmd.split(" && ")[0])[-1]  # then `is-enabled`: this fake's state is one
             if f"/etc/systemd/system/{unit}.service" in self.files:  # an installed unit file loads
                 self.units.setdefault(unit, FakeUnit())
             u = self.units.get(unit)
             if u is None:
-                return self._ok(cmd, "ActiveState=inactive\nUnitFileState=\nLoadState=not-found\n")
+                return self._ok(cmd, "ActiveState=inactive\nUnitFileState=\nLoadState=not-found\nNeedDaemonReload=no\n")
             return self._ok(cmd, f"ActiveState={'active' if u.active else 'inactive'}\n"
-                                 f"UnitFileState={'enabled' if u.enabled else 'disabled'}\nLoadState=loaded\n")
+                                 f"UnitFileState={'enabled' if u.enabled else 'disabled'}\nLoadState=loaded\n"
+                                 "NeedDaemonReload=no\n")
         if re.search(r"\[ -e .*\] && echo creates|\[ -e .*\] \|\| echo removes", cmd):
             out = []
             for kind, path in re.findall(r"\[ -e (\S+) \] (?:&&|\|\|) echo (creates|removes)", cmd):

@@ -84,19 +84,32 @@ def test_any_name_reads_back_as_itself(tmp_path_factory, names):
         Path(p).name: ("file" if Path(p).name in present else "absent") for p in paths}
 
 
-SHOWN = ("N units\nId=kubelet.service\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\n\n"
-         "Id=nosuch.service\nActiveState=inactive\nUnitFileState=\nLoadState=not-found\n\n"
-         "Id=real.service\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\nN units 0\n")
+SHOWN = ("N units\nId=kubelet.service\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\n"
+         "NeedDaemonReload=yes\n\n"
+         "Id=nosuch.service\nActiveState=inactive\nUnitFileState=\nLoadState=not-found\nNeedDaemonReload=no\n\n"
+         "Id=real.service\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\nNeedDaemonReload=no\n"
+         "N units 0\nN enabled 0 enabled\nN enabled 1 \nN enabled 2 enabled\n")
 
 
 def test_units_come_back_in_the_order_asked_and_an_alias_is_left_to_its_module():
+    # UnitFileState comes from `systemctl is-enabled` (the disk), not from systemctl show
     look = parse_look(SHOWN, [], ["kubelet", "nosuch.service", "alias"], "N")
     assert look.units == {
-        "kubelet": {"ActiveState": "active", "UnitFileState": "enabled", "LoadState": "loaded"},
-        "nosuch.service": {"ActiveState": "inactive", "UnitFileState": "", "LoadState": "not-found"},
+        "kubelet": {"ActiveState": "active", "UnitFileState": "enabled", "LoadState": "loaded",
+                    "NeedDaemonReload": "yes"},
+        "nosuch.service": {"ActiveState": "inactive", "UnitFileState": "", "LoadState": "not-found",
+                           "NeedDaemonReload": "no"},
     }
 
 
 def test_no_unit_is_trusted_when_systemctl_failed_or_answered_for_fewer():
     assert parse_look(SHOWN.replace("N units 0", "N units 1"), [], ["kubelet", "nosuch", "real"], "N").units == {}
     assert parse_look(SHOWN, [], ["kubelet", "nosuch"], "N").units == {}
+
+
+def test_the_disk_says_whether_a_unit_is_enabled():
+    stale = SHOWN.replace("N enabled 2 enabled", "N enabled 2 disabled")
+    assert parse_look(stale, [], ["kubelet", "nosuch", "real"], "N").units["real"]["UnitFileState"] == "disabled"
+    # no is-enabled answer for a unit: it is not trusted
+    cut = SHOWN.replace("N enabled 0 enabled\n", "")
+    assert "kubelet" not in parse_look(cut, [], ["kubelet", "nosuch", "alias"], "N").units

@@ -96,6 +96,27 @@ def test_handlers_owed_by_a_failed_run_run_on_the_next_one(tmp_path):
     assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {}
 
 
+def test_a_notification_runs_every_handler_that_listens_and_stays_owed_until_the_last_ran(tmp_path):
+    # as Ansible: `notify: restart a` runs the handler named so and every one listening to it
+    roles = tmp_path / "roles"
+    write_role(roles, "r", [
+        {"name": "unit a", "ansible.builtin.copy": {"content": "a", "dest": "/etc/a"}, "notify": "restart a"},
+        {"name": "unit b", "ansible.builtin.copy": {"content": "b", "dest": "/etc/b"}, "notify": "restart b"},
+    ], handlers=[
+        {"name": "reload", "ansible.builtin.command": "systemctl daemon-reload", "listen": ["restart a", "restart b"]},
+        {"name": "restart a", "ansible.builtin.command": "systemctl restart a"},
+        {"name": "restart b", "ansible.builtin.command": "systemctl restart b"},
+    ])
+    host = FakeHost("h", answers={r"restart b$": CommandResult("restart b", 1, "", "b failed")})
+    owed = PendingHandlers(tmp_path / "pending.json")
+    result, rec = play(roles, "r", {"h": host}, RunOptions(pending=owed))
+    ran = [c for c in host.commands if c.startswith("systemctl")]
+    assert ran == ["systemctl daemon-reload", "systemctl restart a", "systemctl restart b"]  # one reload
+    assert result.failures and "restart b" in result.failures[0].task
+    # `restart a` is done; `restart b` failed, so it is owed (and with it its reload, which listens)
+    assert PendingHandlers(tmp_path / "pending.json").get("h", ["r"]) == {"r": {"restart b"}}
+
+
 def test_a_corrupt_record_of_owed_handlers_is_one_clear_error(tmp_path):
     (tmp_path / "pending.json").write_text("[1, 2")
     with pytest.raises(InputError, match="pending.json"):

@@ -14,7 +14,7 @@ from k8sboot.connection.result import CommandResult
 from k8sboot.engine.results import CHANGED, OK, SKIPPED
 from k8sboot.engine.runner import RunOptions
 from k8sboot.paths import ROLES_DIR
-from tests.unit.fake_host import FakeHost, run_play
+from tests.unit.fake_host import FakeHost, FakeUnit, run_play
 
 DEMO = "/etc/k8sboot-demo"
 
@@ -173,7 +173,8 @@ def test_a_rerun_reads_what_its_tasks_look_at_in_one_round_trip():
     assert result.ok and result.stats["h1"].changed == 0
     assert len(batches(host)) == 1
     # the systemd task reloads systemd first (daemon_reload: true), so it asks again after that
-    assert standalone_probes(host) == ["systemctl show -p ActiveState,UnitFileState,LoadState k8sboot-demo"]
+    assert [c.split(" && ")[0] for c in standalone_probes(host)] == [
+        "systemctl show -p ActiveState,UnitFileState,LoadState,NeedDaemonReload k8sboot-demo"]
 
 
 def test_a_preview_changes_nothing_so_every_task_takes_its_answer_from_the_one_read():
@@ -182,7 +183,8 @@ def test_a_preview_changes_nothing_so_every_task_takes_its_answer_from_the_one_r
     assert result.ok and result.stats["h1"].changed >= 3
     assert len(batches(host)) == 1
     # the handler runs after the role's tasks: it asks for itself
-    assert standalone_probes(host) == ["systemctl show -p ActiveState,UnitFileState,LoadState k8sboot-demo"]
+    assert [c.split(" && ")[0] for c in standalone_probes(host)] == [
+        "systemctl show -p ActiveState,UnitFileState,LoadState,NeedDaemonReload k8sboot-demo"]
 
 
 def test_after_a_task_changes_the_host_later_tasks_look_again(tmp_path):
@@ -208,3 +210,18 @@ def test_a_task_whose_arguments_need_a_registered_value_probes_for_itself(tmp_pa
     result, rec = run_play(roles, ["r"], {"h1": host})
     assert result.ok and host.files["/srv/y"].kind == "directory"
     assert batches(host) == [] and len(standalone_probes(host)) == 1
+
+
+def test_enabling_a_unit_reloads_systemd_only_when_its_file_changed_since_it_was_loaded(tmp_path):
+    roles = write_role(tmp_path, [{"name": "on", "ansible.builtin.systemd": {"name": "a", "enabled": True}}])
+    host = FakeHost("h1")
+    host.units["a"] = FakeUnit()
+    result, _ = run_play(roles, ["r"], {"h1": host})
+    assert result.ok and host.units["a"].enabled
+    assert "systemctl enable --no-reload a" in host.commands
+    stale = CommandResult("show", 0, "ActiveState=inactive\nUnitFileState=disabled\nLoadState=loaded\n"
+                                     "NeedDaemonReload=yes\n", "")
+    host = FakeHost("h2", answers={"systemctl show": stale})
+    host.units["a"] = FakeUnit()
+    run_play(roles, ["r"], {"h2": host})
+    assert "systemctl enable a" in host.commands
