@@ -62,6 +62,23 @@ def read_node(api: client.ApiClient, name: str, *, timeout: float) -> V1Node:
     return cast("V1Node", _get(api, _NODE_PATH, {"name": name}, "V1Node", timeout))
 
 
+_SERVICE_ACCOUNT_PATH = "/api/v1/namespaces/{namespace}/serviceaccounts/{name}"
+
+
+def service_account_exists(api: client.ApiClient, namespace: str, name: str, *, timeout: float = 5.0) -> bool:
+    """Whether the ServiceAccount is there (the controller-manager makes `default` in every namespace)."""
+    try:
+        if not _builds_requests(api):
+            client.CoreV1Api(api).read_namespaced_service_account(name, namespace, _request_timeout=timeout)
+        else:
+            _get(api, _SERVICE_ACCOUNT_PATH, {"namespace": namespace, "name": name}, "V1ServiceAccount", timeout)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
 def _builds_requests(api: client.ApiClient) -> bool:
     """A client whose generated API methods build requests with param_serialize (the one in use,
     v37, whose API classes load lazily); older ones import every API class with the package

@@ -19,6 +19,7 @@ from k8sboot.cluster_status import short_reason
 from k8sboot.phases.base import RunContext
 
 NODE_UNITS = GROUP_UNITS[NODES]
+DEFAULT_SERVICE_ACCOUNT = ("default", "default")  # namespace, name
 
 
 ERROR_LINE = re.compile(r"error|fail|fatal|unable|refused|denied|^[EF]\d{4} ", re.IGNORECASE)
@@ -60,7 +61,7 @@ class WaitReady:
         if ctx.options.check:
             return
         # the kubernetes client loads slowly: imported by the phases that use it, when they run
-        from k8sboot.cluster_api import ensure_label, node_views, set_pod_cidr
+        from k8sboot.cluster_api import ensure_label, node_views, service_account_exists, set_pod_cidr
 
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.api()
@@ -70,10 +71,14 @@ class WaitReady:
         last = ""
         views = {}
         given_cidr: set[str] = set()
+        # as minikube's `default_sa` wait: until the controller-manager has made it, every pod
+        # created in the default namespace is refused ("serviceaccount default not found")
+        account = False
         while True:
             answering: str | None = None
             try:
                 views = node_views(api)
+                account = account or service_account_exists(api, *DEFAULT_SERVICE_ACCOUNT)
             except Exception as e:  # noqa: BLE001 - the apiserver may blink while components restart
                 views = {}
                 answering = f"apiserver not answering ({type(e).__name__})"
@@ -87,15 +92,22 @@ class WaitReady:
                         ui.warn(f"could not write pod CIDR {cidr} into node {name}'s spec: {short_reason(e)}")
             ready = sorted(n for n in wanted if n in views and views[n].is_ready)
             waiting = sorted(set(wanted) - set(ready))
-            if not waiting:
+            if not waiting and account:
                 break
             status = answering or f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
-                f"{n} ({'not registered' if n not in views else views[n].ready})" for n in waiting)
+                [f"{n} ({'not registered' if n not in views else views[n].ready})" for n in waiting]
+                + ([] if account else [f"ServiceAccount {'/'.join(DEFAULT_SERVICE_ACCOUNT)} "
+                                       "(the controller-manager makes it)"]))
             if status != last:
                 ui.info(f"  {time.monotonic() - started:5.1f}s {status}")
                 last = status
             if time.monotonic() > deadline:
                 report = [diagnose(ctx.pool.get(wanted[n]), n, views.get(n)) for n in waiting]
+                if not waiting:
+                    raise RunError(f"every node is Ready, but after {timeout:.0f}s the ServiceAccount "
+                                   f"{'/'.join(DEFAULT_SERVICE_ACCOUNT)} still does not exist: is "
+                                   "kube-controller-manager running on the control plane(s)? "
+                                   "(journalctl -u kube-controller-manager)")
                 raise RunError(f"nodes not Ready after {timeout:.0f}s:\n" + "\n".join(report))
             time.sleep(1)
         ui.info(f"  {time.monotonic() - started:5.1f}s all {len(wanted)} node(s) Ready")

@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException, NotFoundException, ServiceException
 
 from k8sboot import api_retry
-from k8sboot.cluster_api import ensure_label, list_nodes, node_views, read_node
+from k8sboot.cluster_api import ensure_label, list_nodes, node_views, read_node, service_account_exists
 
 
 def node_json(name: str, *, ready: str = "True", labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -47,6 +47,7 @@ class FakeApiserver(ThreadingHTTPServer):
         self.nodes: dict[str, dict[str, Any]] = {}
         self.status_override: int | None = None  # answer this status (with a Status body) to everything
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.service_accounts: set[str] = set()  # paths that answer 200
 
     @property
     def url(self) -> str:
@@ -67,6 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
                                "items": list(srv.nodes.values())})
         elif self.path.startswith("/api/v1/nodes/") and self.path[len("/api/v1/nodes/"):] in srv.nodes:
             self._answer(200, srv.nodes[self.path[len("/api/v1/nodes/"):]])
+        elif self.path in srv.service_accounts:
+            namespace, name = self.path.split("/")[4], self.path.split("/")[6]
+            self._answer(200, {"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": name, "namespace": namespace}})
         else:
             self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                "message": f"nodes \"{self.path.rsplit('/', 1)[-1]}\" not found",
@@ -230,3 +235,18 @@ def test_a_rerun_that_changes_nothing_never_loads_core_v1_api(apiserver: FakeApi
     assert done.returncode == 0, done.stderr
     assert "kubernetes.client.api.core_v1_api" not in done.stdout.splitlines()[-1]
     assert json.loads(done.stdout.splitlines()[-1].replace("'", '"')) == []
+
+
+def test_the_default_service_account_is_read_as_core_v1_api_reads_it(apiserver: FakeApiserver) -> None:
+    # `up` waits for it (phases/wait_ready.py): until then, pods in the namespace are refused
+    api = api_for(apiserver)
+    assert service_account_exists(api, "default", "default") is False
+    ours = apiserver.requests.pop()
+    with pytest.raises(NotFoundException):
+        client.CoreV1Api(api).read_namespaced_service_account("default", "default", _request_timeout=5.0)
+    assert ours == apiserver.requests.pop()
+    apiserver.service_accounts.add("/api/v1/namespaces/default/serviceaccounts/default")
+    assert service_account_exists(api, "default", "default") is True
+    apiserver.status_override = 500
+    with pytest.raises(ApiException):
+        service_account_exists(api, "default", "default")
