@@ -11,21 +11,27 @@ from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
 
 # one round trip gathers every fact; the keys mirror Ansible's fact names where one exists
+# One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
+# Shell builtins reading /proc where a command would do: every $(...) and command is a
+# process, and at 30 hosts sharing two CPUs each one is felt (~10 instead of ~25 per host).
 FACTS_SCRIPT = r"""
 . /etc/os-release 2>/dev/null
 echo "distribution=${ID:-unknown}"
 echo "distribution_version=${VERSION_ID:-unknown}"
-echo "architecture=$(uname -m)"
-echo "kernel=$(uname -r)"
+set -- $(uname -r -m)
+echo "architecture=$2"
+echo "kernel=$1"
 echo "virtualization_type=$(systemd-detect-virt 2>/dev/null || echo none)"
-echo "init=$(cat /proc/1/comm 2>/dev/null)"
-echo "hostname=$(hostname)"
-echo "swap_devices=$(tail -n +2 /proc/swaps 2>/dev/null | wc -l)"
-echo "memtotal_mb=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)"
+read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
+read -r name < /proc/sys/kernel/hostname; echo "hostname=$name"
+n=0; { read -r _; while read -r _; do n=$((n + 1)); done; } < /proc/swaps 2>/dev/null; echo "swap_devices=$n"
+while read -r key value _; do [ "$key" = MemTotal: ] && echo "memtotal_mb=$((value / 1024))" && break; done < /proc/meminfo
 echo "nproc=$(nproc)"
 echo "listening=$(ss -Htlnp 2>/dev/null | awk '{split($4,a,":"); p=a[length(a)]; n=$6; sub(/.*\(\("/,"",n); sub(/".*/,"",n); printf "%s/%s ", p, n}')"
-echo "br_netfilter=$( [ -e /proc/sys/net/bridge ] && echo builtin || (modinfo -n br_netfilter >/dev/null 2>&1 && echo module) || echo missing)"
-echo "overlay=$(grep -qw overlay /proc/filesystems && echo builtin || (modinfo -n overlay >/dev/null 2>&1 && echo module) || echo missing)"
+if [ -e /proc/sys/net/bridge ]; then b=builtin; elif modinfo -n br_netfilter >/dev/null 2>&1; then b=module; else b=missing; fi
+echo "br_netfilter=$b"
+o=missing; while read -r first second; do [ "$first" = overlay ] || [ "$second" = overlay ] && o=builtin; done < /proc/filesystems
+[ "$o" = missing ] && modinfo -n overlay >/dev/null 2>&1 && o=module; echo "overlay=$o"
 for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -v $c >/dev/null 2>&1 && echo "has_$c=yes" || echo "has_$c=no"; done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] && echo "has_cni=yes" || echo "has_cni=no"
 """
