@@ -1,8 +1,9 @@
 """A VM cluster k8sboot provisions itself: the shipped inventory/local-vm.yml, one libvirt VM.
 Software-emulated here (TCG, LAB.md): slow, but it proves the provider and the roles on
-a real Debian kernel (modules loaded by the node role, not built in): up, a rerun that
-changes nothing, stop (the VM shut off, still defined), down. Start after stop is the
-default container cluster's test (test_default_cluster.py): under TCG it costs minutes.
+a real Debian kernel (modules loaded by the node role, not built in): up, stop (the VM
+shut off, still defined), down. The rerun that changes nothing and start after stop are
+the default container cluster's test (test_default_cluster.py), on the same roles: under
+TCG on this kind of machine each costs a minute or more (the VM's up alone takes ~9 min).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import subprocess
 import pytest
 
 from tests.e2e.helpers import REPO, k8sboot, kubectl
-from tests.e2e.test_engine_on_hosts import recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.vm]
 
@@ -36,7 +36,7 @@ def ready(home) -> dict[str, str]:
             for n in json.loads(out)["items"]}
 
 
-def test_the_vm_cluster_lives_up_rerun_stop_down(tmp_path):
+def test_the_vm_cluster_lives_up_stop_down(tmp_path):
     home = tmp_path
     try:
         r = k8sboot("up", "-i", INVENTORY, home=home, timeout=1800)  # TCG: minutes, more under load
@@ -47,10 +47,6 @@ def test_the_vm_cluster_lives_up_rerun_stop_down(tmp_path):
                                "-o", "jsonpath={.status.nodeInfo.kernelVersion}"],
                               capture_output=True, text=True, check=True).stdout
         assert info.endswith("-amd64")  # Debian's kernel in the VM, not the lab host's
-
-        again = k8sboot("up", "-i", INVENTORY, home=home)
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert recap(again.stdout)["local-vm"]["changed"] == 0
 
         stop = k8sboot("stop", "-i", INVENTORY, home=home, timeout=600)
         assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
