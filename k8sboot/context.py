@@ -10,6 +10,7 @@ from k8sboot import ui
 from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.engine.pending_handlers import PendingHandlers
 from k8sboot.inventory.model import Inventory
+from k8sboot.paths import user_cache_dir
 from k8sboot.state import ClusterState
 
 # paramiko and jinja2 load slowly: imported by the methods below, so that the commands that
@@ -57,5 +58,5 @@ class CommandContext:
         if self._templar is None:
             from k8sboot.engine.templating import Templar
 
-            self._templar = Templar(self.templates_dirs)
+            self._templar = Templar(self.templates_dirs, cache_dir=user_cache_dir())
         return self._templar

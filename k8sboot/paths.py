@@ -1,4 +1,4 @@
-"""Where the shipped roles/, templates/, inventory/ and vagrant/ live.
+"""Where the shipped roles/, templates/, inventory/ and vagrant/ live, and where k8sboot caches.
 
 In the source tree (a checkout, or an editable install of it) they sit at the
 top, beside the package, as the user asked. An installed wheel carries them
@@ -8,6 +8,7 @@ directories there at build time; nothing is copied in the source tree).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -30,3 +31,9 @@ ROLES_DIR = DATA_ROOT / "roles"
 TEMPLATES_DIR = DATA_ROOT / "templates"
 INVENTORY_DIR = DATA_ROOT / "inventory"
 VAGRANT_DIR = DATA_ROOT / "vagrant"
+
+
+def user_cache_dir() -> Path:
+    """~/.cache/k8sboot (under $XDG_CACHE_HOME when set): what is slow to make and safe to lose."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "k8sboot"

@@ -26,6 +26,7 @@ from k8sboot.binaries import components as comps
 from k8sboot.binaries.download import DownloadError, fetch
 from k8sboot.binaries.probe import ProbeCache, ProbeError, machine_arch
 from k8sboot.errors import InputError
+from k8sboot.paths import user_cache_dir
 
 SETTING = "cluster.binaries"
 _SPEC_KEYS = ("path", "url", "dir", "sha256")
@@ -74,8 +75,7 @@ class _Source:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "k8sboot"
+    return user_cache_dir()
 
 
 def resolve_binaries(settings: dict[str, Any] | None, state_dir_cache: Path,

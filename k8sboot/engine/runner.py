@@ -59,8 +59,9 @@ class Reporter(Protocol):
 # software emulation a loaded machine's apiserver took over 15 minutes to answer
 # (the control plane role's readiness poll), so a healthy-but-slow run must fit
 DEFAULT_TASK_TIMEOUT = 3600.0
-# reading a role's probes ahead: may hash the binaries of a host whose checksum memo was lost
-PROBES_TIMEOUT = 600.0
+# reading a role's probes ahead (host_look.py: one stat, one systemctl show, no hashing): the bound
+# only ends a hang, with room for an emulated VM whose every process start is slow under load
+PROBES_TIMEOUT = 120.0
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
 

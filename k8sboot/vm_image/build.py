@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.errors import K8sbootError
+from k8sboot.paths import user_cache_dir
 from k8sboot.vm_image import recipe
 
 Log = Callable[[str], None]
@@ -50,8 +51,7 @@ class ImageBuildError(K8sbootError):
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "k8sboot" / "images"
+    return user_cache_dir() / "images"
 
 
 def ensure_base_image(cache_dir: Path | None = None, force: bool = False,

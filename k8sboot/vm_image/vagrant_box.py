@@ -39,13 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.errors import InputError, K8sbootError
+from k8sboot.paths import user_cache_dir
+from k8sboot.providers.base import Log, ensure_keypair, public_key_of
+from k8sboot.providers.vagrant.cli import error_tail, find_vagrant
+from k8sboot.providers.vagrant.settings import DEFAULT_BOX
 from k8sboot.vm_image import BaseImage
 from k8sboot.vm_image import build as image_build
 from k8sboot.vm_image.recipe import DISK_SIZE
 from k8sboot.vm_image.vagrant_rootfs import USER, add_vagrant_user
-from k8sboot.providers.base import Log, ensure_keypair, public_key_of
-from k8sboot.providers.vagrant.cli import error_tail, find_vagrant
-from k8sboot.providers.vagrant.settings import DEFAULT_BOX
 
 BOX_FORMAT_VERSION = 2  # bump when the box's content changes in a way the recipe hash misses
 PROVIDER = "libvirt"
@@ -68,8 +69,7 @@ class VagrantBox:
 
 
 def vagrant_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "k8sboot" / "vagrant"
+    return user_cache_dir() / "vagrant"
 
 
 def box_key(cache: Path | None = None) -> Path:

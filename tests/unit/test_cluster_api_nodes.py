@@ -14,13 +14,24 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException, NotFoundException, ServiceException
 
 from k8sboot import api_retry
-from k8sboot.cluster_api import ensure_label, list_nodes, node_views, read_node, service_account_exists
+from k8sboot.cluster_api import (
+    ensure_kubelet_api_rbac,
+    ensure_label,
+    list_nodes,
+    node_views,
+    read_cluster_role,
+    read_cluster_role_binding,
+    read_node,
+    service_account_exists,
+)
+from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 
 
 def node_json(name: str, *, ready: str = "True", labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -48,6 +59,7 @@ class FakeApiserver(ThreadingHTTPServer):
         self.status_override: int | None = None  # answer this status (with a Status body) to everything
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.service_accounts: set[str] = set()  # paths that answer 200
+        self.objects: dict[str, dict[str, Any]] = {}  # any other path that answers 200, with its body
 
     @property
     def url(self) -> str:
@@ -68,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
                                "items": list(srv.nodes.values())})
         elif self.path.startswith("/api/v1/nodes/") and self.path[len("/api/v1/nodes/"):] in srv.nodes:
             self._answer(200, srv.nodes[self.path[len("/api/v1/nodes/"):]])
+        elif unquote(self.path) in srv.objects:  # names such as system:... arrive %-quoted
+            self._answer(200, srv.objects[unquote(self.path)])
         elif self.path in srv.service_accounts:
             namespace, name = self.path.split("/")[4], self.path.split("/")[6]
             self._answer(200, {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -76,6 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                "message": f"nodes \"{self.path.rsplit('/', 1)[-1]}\" not found",
                                "reason": "NotFound", "code": 404})
+
+    def do_POST(self) -> None:  # a create: the object as sent, now there
+        srv = self.server
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        srv.requests.append(("POST", self.path, {k.lower(): v for k, v in self.headers.items()}))
+        srv.objects[f"{self.path}/{body['metadata']['name']}"] = body
+        self._answer(201, body)
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -208,13 +229,13 @@ def test_node_views_and_a_label_already_there_read_through_the_helpers(apiserver
     assert [(m, p) for m, p, _ in apiserver.requests] == [("GET", "/api/v1/nodes"), ("GET", "/api/v1/nodes/w1")]
 
 
-# what a no-op rerun of `up` asks the API ("roll nodes", "wait for nodes Ready"), in a fresh
-# interpreter: CoreV1Api's module (~236 models, over a second of CPU) must stay unloaded
+# what a no-op rerun of `up` asks the API ("roll nodes", "wait for nodes Ready", the kubelet RBAC), in a
+# fresh interpreter: CoreV1Api's module (~236 models, over a second of CPU) and the RBAC API's stay unloaded
 RERUN_READS = """
 import sys
 from kubernetes import client
 from k8sboot import node_drain
-from k8sboot.cluster_api import ensure_label, node_views
+from k8sboot.cluster_api import ensure_kubelet_api_rbac, ensure_label, node_views
 from k8sboot.phases import node_roll
 
 conf = client.Configuration(host=sys.argv[1])
@@ -225,11 +246,60 @@ assert sorted(node_views(api)) == ["w1", "w2"]
 assert ensure_label(api, "w1", "kubernetes.io/hostname", "w1") is False
 assert node_roll._node_state(api, "w1")[:2] == (True, "v1.20.15")
 assert node_roll._heartbeat(api, "gone") is node_roll.MISSING
+assert ensure_kubelet_api_rbac(api) is False
 print(sorted(m for m in sys.modules if m.startswith("kubernetes.client.api.")))
 """
 
 
+ROLES = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+BINDINGS = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+
+
+def kubelet_api_rbac() -> dict[str, dict[str, Any]]:
+    """The apiserver -> kubelet ClusterRole and binding as the apiserver shows them once applied."""
+    meta = {"name": KUBELET_API_ROLE, "labels": {"app.kubernetes.io/managed-by": "k8sboot"},
+            "resourceVersion": "7", "uid": "u-1"}
+    return {
+        f"{ROLES}/{KUBELET_API_ROLE}": {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta,
+            "rules": [{"apiGroups": [""], "verbs": ["*"],
+                       "resources": ["nodes/proxy", "nodes/stats", "nodes/log", "nodes/spec", "nodes/metrics"]}]},
+        f"{BINDINGS}/{KUBELET_API_ROLE}": {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KUBELET_API_ROLE},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBELET_API_USER}]},
+    }
+
+
+def test_the_rbac_reads_send_what_rbac_authorization_v1_api_sends(apiserver: FakeApiserver) -> None:
+    apiserver.objects = kubelet_api_rbac()
+    api = api_for(apiserver)
+    rbac = client.RbacAuthorizationV1Api(api)
+    for ours_read, theirs_read in (
+            (lambda: read_cluster_role(api, KUBELET_API_ROLE, timeout=4),
+             lambda: rbac.read_cluster_role(KUBELET_API_ROLE, _request_timeout=4)),
+            (lambda: read_cluster_role_binding(api, KUBELET_API_ROLE, timeout=4),
+             lambda: rbac.read_cluster_role_binding(KUBELET_API_ROLE, _request_timeout=4))):
+        ours = ours_read()
+        ours_request = apiserver.requests.pop()
+        theirs = theirs_read()
+        assert ours_request == apiserver.requests.pop()
+        assert type(ours) is type(theirs) and ours == theirs
+    with pytest.raises(NotFoundException):
+        read_cluster_role(api, "absent", timeout=4)
+
+
+def test_kubelet_api_rbac_is_created_once_then_only_read(apiserver: FakeApiserver) -> None:
+    api = api_for(apiserver)
+    assert ensure_kubelet_api_rbac(api) is True
+    assert [(m, p) for m, p, _ in apiserver.requests if m == "POST"] == [("POST", ROLES), ("POST", BINDINGS)]
+    apiserver.requests.clear()
+    assert ensure_kubelet_api_rbac(api) is False
+    assert {m for m, _, _ in apiserver.requests} == {"GET"}
+
+
 def test_a_rerun_that_changes_nothing_never_loads_core_v1_api(apiserver: FakeApiserver) -> None:
+    apiserver.objects = kubelet_api_rbac()
     done = subprocess.run([sys.executable, "-c", RERUN_READS, apiserver.url], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr

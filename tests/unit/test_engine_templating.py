@@ -86,3 +86,44 @@ def test_ansible_filters(tmp_path):
     assert t.render_value("{{ x | to_json }}", {"x": {"a": 1}}) == '{"a": 1}'
     assert t.render_value("{{ x | to_nice_yaml }}", {"x": {"a": 1}}) == "a: 1\n"
     assert t.render_value("{{ x | to_nice_yaml }}", {"x": {"b": {"c": 1}, "a": 2}}) == "a: 2\nb:\n    c: 1\n"
+
+
+def count_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def spy(self: jinja2.Environment, source: str, name: str | None = None, *args: object, **kw: object) -> object:
+        compiled.append(name or "<string>")
+        return real(self, source, name, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(jinja2.Environment, "compile", spy)
+    return compiled
+
+
+def test_a_later_run_renders_file_templates_compiled_by_an_earlier_one(tmp_path, monkeypatch):
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "unit.j2").write_text("[Service]\n{% for f in flags %}--{{ f }}\n{% endfor %}")
+    compiled = count_compiles(monkeypatch)
+    first = Templar([top], cache_dir=tmp_path / "cache").render_file("unit.j2", {"flags": ["a", "b"]})
+    assert compiled == ["unit.j2"]
+    again = Templar([top], cache_dir=tmp_path / "cache").render_file("unit.j2", {"flags": ["a", "b"]})
+    assert again == first == "[Service]\n--a\n--b\n"
+    assert compiled == ["unit.j2"]  # the second Templar (a new run) did not compile it
+    assert list((tmp_path / "cache").iterdir())[0].name == f"jinja-{jinja2.__version__}"
+
+    (top / "unit.j2").write_text("[Unit]\n")  # an edited template is compiled again, never served stale
+    assert Templar([top], cache_dir=tmp_path / "cache").render_file("unit.j2", {}) == "[Unit]\n"
+    assert compiled == ["unit.j2", "unit.j2"]
+
+
+def test_a_cache_that_cannot_be_made_or_written_still_renders(tmp_path):
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "a.j2").write_text("{{ x }}")
+    (tmp_path / "file").write_text("a file where the cache directory would go")
+    assert Templar([top], cache_dir=tmp_path / "file").render_file("a.j2", {"x": 1}) == "1"
+
+    templar = Templar([top], cache_dir=tmp_path / "cache")
+    (tmp_path / "cache" / f"jinja-{jinja2.__version__}").rmdir()  # removed under a running command
+    assert templar.render_file("a.j2", {"x": 2}) == "2"

@@ -392,14 +392,12 @@ def test_rbac_objects_are_those_k8sboot_creates(monkeypatch: pytest.MonkeyPatch)
 
     created: list[Any] = []
 
+    def absent(api: Any, name: str, **options: Any) -> Any:
+        raise ApiException(status=404)
+
     class Rbac:
         def __init__(self, api: Any) -> None:
             pass
-
-        def read_cluster_role(self, name: str, **options: Any) -> Any:
-            raise ApiException(status=404)
-
-        read_cluster_role_binding = read_cluster_role
 
         def create_cluster_role(self, body: Any, **options: Any) -> None:
             assert options.get("_request_timeout")  # every call to the apiserver has a deadline
@@ -408,6 +406,8 @@ def test_rbac_objects_are_those_k8sboot_creates(monkeypatch: pytest.MonkeyPatch)
         create_cluster_role_binding = create_cluster_role
 
     monkeypatch.setattr(cluster_api.client, "RbacAuthorizationV1Api", Rbac)
+    monkeypatch.setattr(cluster_api, "read_cluster_role", absent)
+    monkeypatch.setattr(cluster_api, "read_cluster_role_binding", absent)
     api = client.ApiClient()
     assert cluster_api.ensure_kubelet_api_rbac(api) is True
     ours = api_steps.kubelet_api_rbac()
