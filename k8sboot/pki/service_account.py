@@ -14,7 +14,9 @@ from k8sboot.pki.store import PkiStore
 def ensure_service_account_keys(store: PkiStore) -> None:
     key_path, pub_path = store.layout.sa_key, store.layout.sa_pub
     if key_path.exists():
-        key = load_private_key(key_path)
+        # k8sboot made it and only derives sa.pub from it; the apiserver, which signs with it,
+        # checks the key itself when it loads it
+        key = load_private_key(key_path, check_rsa=False)
         store.keep(key_path, private=True)
     else:
         key = new_rsa_key(2048)

@@ -210,3 +210,17 @@ def test_service_account_key_pair_is_rsa_2048(pki: Path) -> None:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     assert load_pem_public_key((pki / "sa.pub").read_bytes()) == key.public_key()
+
+
+def test_a_rerun_derives_the_same_sa_pub_from_sa_key_without_the_rsa_check(pki: Path) -> None:
+    # the rerun loads sa.key unchecked (it only derives sa.pub); the key and its public half are
+    # those the checked load gives, and a lost sa.pub comes back the same
+    checked, unchecked = load_private_key(pki / "sa.key"), load_private_key(pki / "sa.key", check_rsa=False)
+    assert checked.private_numbers() == unchecked.private_numbers()  # type: ignore[union-attr]
+    sa_pub = (pki / "sa.pub").read_bytes()
+    (pki / "sa.pub").unlink()
+    from k8sboot.pki.service_account import ensure_service_account_keys
+    from k8sboot.pki.store import PkiStore
+
+    ensure_service_account_keys(PkiStore(pki))
+    assert (pki / "sa.pub").read_bytes() == sa_pub
