@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -62,6 +63,7 @@ class Run:
     ok: bool
     wall: float
     rc: int | None  # None: killed at the timeout
+    cpu: float = 0.0  # k8sboot's own CPU (user + sys): what it took from the hosts' two CPUs
     phases: dict[str, float] = field(default_factory=dict)
     changed: int | None = None  # the recap's, summed over hosts
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)  # host -> "role : task" lines
@@ -107,6 +109,11 @@ def tail(out: str, err: str) -> str:
     )
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_cmd(
     cmd: list[str], env: dict[str, str], timeout: float
 ) -> tuple[int | None, str, str, float]:
@@ -137,13 +144,15 @@ def up(
 ) -> Run:
     # no COLUMNS: off a terminal k8sboot then never wraps a line (the timings line is long at N=30)
     env = {"K8SBOOT_HOME": str(home), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NO_COLOR": "1"}
+    cpu_before = children_cpu()  # nothing else is reaped while it runs
     rc, out, err, wall = run_cmd(
         [sys.executable, "-m", "k8sboot", "up", "-i", str(inventory), *extra], env, timeout
     )
+    cpu = children_cpu() - cpu_before
     if logs:
         name = re.sub(r"\W+", "-", what).strip("-")
         (logs / f"{home.name}-{name}.log").write_text(out + "\n--- stderr ---\n" + err)
-    run = Run(what=what, ok=rc == 0, wall=wall, rc=rc)
+    run = Run(what=what, ok=rc == 0, wall=wall, rc=rc, cpu=round(cpu, 1))
     line = next((ln for ln in out.splitlines() if ln.startswith("timings:")), "")
     run.phases = {name.strip(): float(s) for name, s in re.findall(r"([^,;:]+?) ([\d.]+)s", line)}
     recap = re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", out, re.MULTILINE)
@@ -158,7 +167,7 @@ def up(
             flush=True,
         )
     else:
-        print(f"  {what}: {wall:.1f} s (changed={run.changed})", flush=True)
+        print(f"  {what}: {wall:.1f} s (changed={run.changed}, k8sboot CPU {cpu:.1f} s)", flush=True)
     return run
 
 
@@ -317,6 +326,7 @@ def row(r: Result) -> dict[str, Any]:
         "N": r.hosts,
         "floor_s": floor_s,
         "up_s": up_s,
+        "up_cpu_s": r.up.cpu if r.up and r.up.ok else None,
         "up_over_floor": round(up_s / floor_s, 2) if up_s and floor_s else None,
         "rerun_s": ok(r.rerun),
         "rerun_changed": r.rerun.changed if r.rerun and r.rerun.ok else None,
@@ -362,6 +372,8 @@ def phase_table(results: list[Result]) -> str:
         + " ".join(f"{phases[p]:7.1f}" if p in phases else f"{'-':>7}" for _, phases in runs)
         for p in names
     ]
+    cpus = [r.up.cpu for r in results if r.up and r.up.phases]
+    lines.append(f"  {'k8sboot CPU (user + sys)':<{width}} " + " ".join(f"{c:7.1f}" for c in cpus))
     return "\n".join(lines)
 
 
