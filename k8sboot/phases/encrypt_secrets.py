@@ -5,7 +5,8 @@ encryption config; what was written before stays plain text in etcd until
 it is written again. So, after the control planes run with the config, every
 Secret is read and written back unchanged (an update the API accepts as a
 no-op for its content). The state directory records the config this was done
-for, so reruns skip it, and a new config (a new key) does it again.
+for, so reruns skip it, and a new config (a new key) does it again. A run that
+made etcd anew skips it: its apiservers wrote every Secret with the config.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class EncryptSecrets:
         digest = hashlib.sha256(config.read_bytes()).hexdigest()
         marker = ctx.state.root / MARKER
         if ctx.state.read_json(marker, {}) == {"config_sha256": digest}:
+            return
+        if ctx.learned.etcd_created:
+            # etcd was made empty by this run and its apiservers started with this config: every
+            # Secret in it was encrypted as it was written (rewriting took 2-8 s of a cold `up`)
+            ctx.state.write_json(marker, {"config_sha256": digest})
+            ui.info("  Secrets encrypted from the start (etcd is new)")
             return
         rewritten = rewrite_secrets(ctx.api())
         ctx.state.write_json(marker, {"config_sha256": digest})

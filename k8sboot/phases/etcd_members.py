@@ -114,6 +114,7 @@ class EtcdMembers:
         else:
             # a new cluster (no host has data) bootstraps all its members together
             run_play(ctx, "etcd", hosts, ROLES, plan.vars_for_host)
+            ctx.learned.etcd_created = True
         for host in joining:
             self._join(ctx, host, running)
             running.append(host)

@@ -44,6 +44,9 @@ class Learned:
     installed: dict[str, dict[str, str | None]] | None = None
     roll: RollPlan | None = None  # phase "roll plan": binaries that change on hosts already running them
     images: ImageSet | None = None  # phase "images"
+    # phase "etcd": no member had data, so this run made etcd anew: everything in it was written by
+    # apiservers this run configured (with the encryption config: nothing to write again)
+    etcd_created: bool = False
     api: ApiClient | None = None  # phase "control plane" (its RBAC step); made on demand otherwise
     # phase "nodes": nodes already running whose role would change something -> the handlers
     # (restarts) those changes notify; rolled, drained where needed, by the phase "roll nodes"

@@ -8,6 +8,7 @@ read on the control plane. Read-only: the cluster is left as it was.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -84,6 +85,18 @@ def test_a_secret_is_not_plain_text_in_etcd(cluster: Cluster):
         assert json.loads(cluster.kubectl("get", "secret", name, "-o", "json"))["data"]["token"]  # still readable
     finally:
         cluster.kubectl("delete", "secret", name)
+
+
+def test_every_secret_the_new_cluster_wrote_is_encrypted_in_etcd(cluster: Cluster):
+    # `up` made this etcd anew, so it wrote nothing again ("encrypted from the start"): every Secret
+    # the controller-manager and the tests made must carry the encryption prefix in etcd's own copy
+    code, out = ssh(cluster.hosts["cp1"], f"{ETCDCTL} get /registry/secrets/ --prefix -w json")
+    assert code == 0, out[-2000:]
+    kvs = json.loads(out).get("kvs", [])
+    assert len(kvs) >= 5, out[-2000:]  # the controllers' ServiceAccount tokens at least
+    plain = [base64.b64decode(kv["key"]).decode() for kv in kvs
+             if not base64.b64decode(kv["value"]).startswith(b"k8s:enc:aescbc:v1:")]
+    assert plain == []
 
 
 def test_the_audit_log_records_a_request(cluster: Cluster):

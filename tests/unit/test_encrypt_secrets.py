@@ -51,3 +51,34 @@ def test_another_error_names_the_secret(monkeypatch):
     patch_core(monkeypatch, core)
     with pytest.raises(RunError, match="default/a"):
         encrypt_secrets.rewrite_secrets(object())
+
+
+def run_phase_with(tmp_path, monkeypatch: pytest.MonkeyPatch, etcd_created: bool, marker: object = None) -> list[str]:
+    """EncryptSecrets.run on a state dir with an encryption config; returns the Secrets it rewrote."""
+    from k8sboot.phases.learned import Learned
+    from k8sboot.pki.encryption import FILE_NAME
+    from k8sboot.state import ClusterState
+    from tests.unit.test_ha_templates import THREE, plan_of
+
+    state = ClusterState(tmp_path).ensure()
+    state.pki_dir.mkdir(parents=True)
+    (state.pki_dir / FILE_NAME).write_text("kind: EncryptionConfiguration\n")
+    if marker is not None:
+        state.write_json(state.root / encrypt_secrets.MARKER, marker)
+    core = FakeCore([("kube-system", "token-a")], {})
+    patch_core(monkeypatch, core)
+    ctx = SimpleNamespace(options=SimpleNamespace(check=False), plan=plan_of(THREE), state=state,
+                          learned=Learned(etcd_created=etcd_created), api=lambda: object())
+    encrypt_secrets.EncryptSecrets().run(ctx)  # type: ignore[arg-type]
+    assert state.read_json(state.root / encrypt_secrets.MARKER, {})["config_sha256"]  # done for this config
+    return core.replaced
+
+
+def test_a_new_etcd_needs_no_rewrite_an_existing_one_does(tmp_path, monkeypatch):
+    # etcd made by this run: its apiservers wrote every Secret with the config
+    assert run_phase_with(tmp_path / "new", monkeypatch, etcd_created=True) == []
+    # etcd that ran before: what it holds may predate the config
+    assert run_phase_with(tmp_path / "old", monkeypatch, etcd_created=False) == ["kube-system/token-a"]
+    # a marker for another config (a new key) on a running etcd: again
+    assert run_phase_with(tmp_path / "rekey", monkeypatch, etcd_created=False,
+                          marker={"config_sha256": "other"}) == ["kube-system/token-a"]

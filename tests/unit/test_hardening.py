@@ -49,6 +49,7 @@ def test_the_control_plane_renders_the_cis_flags(version: str):
     assert ("insecure-port" in api) == (version == "v1.20.2")
     cm = flags(render("kube-controller-manager/kube-controller-manager.service.j2", "control_plane", plan, "cp1"))
     assert (cm["profiling"], cm["terminated-pod-gc-threshold"], cm["bind-address"]) == ("false", "1000", "127.0.0.1")
+    assert (cm["kube-api-qps"], cm["kube-api-burst"]) == ("100", "200")  # not 1.20's 20/30: a slow first start
     sched = flags(render("kube-scheduler/kube-scheduler.service.j2", "control_plane", plan, "cp1"))
     assert (sched["profiling"], sched["bind-address"]) == ("false", "127.0.0.1")
     etcd = flags(render("etcd/etcd.service.j2", "etcd", plan, "cp1"))
