@@ -29,6 +29,15 @@ MIN_SIZE = 8 * 1024 * 1024
 CONNECT_TIMEOUT = 3
 # exit code of a pull that did not happen and left the host as it was: upload instead
 PULL_UNAVAILABLE = 75
+# where a host keeps files fetched ahead of the task that installs them (see stage_binaries), each
+# named by its sha256, checked as it was fetched; root's, and removed by `down` with /var/lib/k8sboot
+STAGE_DIR = "/var/lib/k8sboot/stage"
+# a staged file no run took (its build was replaced before its install ran) is removed after this
+STAGE_MAX_AGE_MINUTES = 24 * 60
+
+
+def staged_path(sha256: str) -> str:
+    return f"{STAGE_DIR}/{sha256}"
 
 
 @dataclass(frozen=True)
@@ -130,14 +139,24 @@ class FileOffer:
             server.server_close()
 
 
-def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float) -> list[str]:
+def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float, staged: str | None = None) -> list[str]:
     """Shell steps that fetch `url` into `tmp` and check its sha256, for put_script's temporary file
     (which checks the size after them).
 
     A host without curl, or one that cannot connect to the controller, exits
     PULL_UNAVAILABLE having written nothing; a fetch cut short or a sha256 that
-    differs fails (the caller falls back to an SSH upload either way).
+    differs fails (the caller falls back to an SSH upload either way). With
+    `staged`, a file already fetched there (and checked then: its name is its
+    sha256, in a directory only root writes) is taken instead of fetching.
     """
+    steps = _fetch_steps(url, tmp, sha256, max_seconds)
+    if staged is None:
+        return steps
+    q_staged, q_tmp = shlex.quote(staged), shlex.quote(tmp)
+    return [f"if [ -f {q_staged} ]; then mv -f {q_staged} {q_tmp}; else {' && '.join(steps)}; fi"]
+
+
+def _fetch_steps(url: str, tmp: str, sha256: str, max_seconds: float) -> list[str]:
     q_tmp = shlex.quote(tmp)
     # --noproxy: a host's http_proxy would send the fetch away from the controller it must reach directly
     fetch = (f"curl -fsS --noproxy '*' --connect-timeout {CONNECT_TIMEOUT} --max-time {max(1, int(max_seconds))} "

@@ -21,7 +21,14 @@ from typing import BinaryIO
 import paramiko
 
 from k8sboot.connection.file_offer import MIN_SIZE as MIN_PULL_SIZE
-from k8sboot.connection.file_offer import PULL_UNAVAILABLE, FileOffer, pull_steps
+from k8sboot.connection.file_offer import (
+    PULL_UNAVAILABLE,
+    STAGE_DIR,
+    STAGE_MAX_AGE_MINUTES,
+    FileOffer,
+    pull_steps,
+    staged_path,
+)
 from k8sboot.connection.keys import PassphraseSource, agent_keys, default_identity_files, load_key
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
@@ -507,15 +514,13 @@ class SSHConnection:
     def _pull(self, dest: str, path: Path, size: int, sha256: str, mode: str | None, owner: str | None,
               become: bool | None, timeout: float | None) -> CommandResult | None:
         """The host fetches `path` from the controller: the result, or None to upload through SSH instead."""
-        if self.offer is None or self.via is not None or self._pull_unavailable:
-            return None  # behind a bastion the host cannot be assumed to reach us
-        local = self._local_address()
-        if local is None or ipaddress.ip_address(local.split("%")[0]).is_loopback:
-            return None  # a forwarded port (Vagrant's 127.0.0.1:2222): the host's loopback is not ours
-        url = self.offer.url(local, path, sha256)
+        found = self._offer_url(path, sha256)
+        if found is None or self.offer is None:
+            return None
+        local, url = found
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         script = put_script(dest, size, mode=mode, owner=owner,
-                            fill=lambda tmp: pull_steps(url, tmp, sha256, limit))
+                            fill=lambda tmp: pull_steps(url, tmp, sha256, limit, staged=staged_path(sha256)))
         r = self.run(script, become=become, timeout=limit)
         if r.timed_out:
             return r  # the task's deadline passed: no time left for an upload either
@@ -528,6 +533,31 @@ class SSHConnection:
         self.offer.count(self.name, fetched=False,
                          why=f"fetching from {local} failed ({r.stderr_tail(1) or f'exit code {r.rc}'})")
         return None
+
+    def _offer_url(self, path: Path, sha256: str) -> tuple[str, str] | None:
+        """(our address as the host sees it, the URL it fetches `path` by), or None when it cannot."""
+        if self.offer is None or self.via is not None or self._pull_unavailable:
+            return None  # behind a bastion the host cannot be assumed to reach us
+        local = self._local_address()
+        if local is None or ipaddress.ip_address(local.split("%")[0]).is_loopback:
+            return None  # a forwarded port (Vagrant's 127.0.0.1:2222): the host's loopback is not ours
+        return local, self.offer.url(local, path, sha256)
+
+    def stage(self, path: Path, sha256: str, timeout: float | None = None) -> CommandResult | None:
+        """Fetch `path` into the host's staging directory, ahead of the put that installs it (which then
+        takes it from there); None when the host cannot fetch it from us (that put uploads it then)."""
+        size = path.stat().st_size
+        found = self._offer_url(path, sha256) if size >= MIN_PULL_SIZE else None
+        if found is None:
+            return None
+        url = found[1]
+        limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
+        dest = staged_path(sha256)
+        q_dir, q_dest = shlex.quote(STAGE_DIR), shlex.quote(dest)
+        prune = (f"find {q_dir} -maxdepth 1 -type f -mmin +{STAGE_MAX_AGE_MINUTES} -delete 2>/dev/null; "
+                 f"[ -f {q_dest} ] && exit 0")
+        fetch = put_script(dest, size, mode="600", fill=lambda tmp: pull_steps(url, tmp, sha256, limit))
+        return self.run(f"{{ {prune}; }}; {fetch}", become=True, timeout=limit)
 
     def _local_address(self) -> str | None:
         t = self._transport

@@ -38,6 +38,7 @@ from k8sboot.phases.preflight import Preflight
 from k8sboot.phases.provision import Provision
 from k8sboot.phases.roles import RolePhase
 from k8sboot.phases.roll_plan import PlanRoll
+from k8sboot.phases.stage_binaries import StageBinaries
 from k8sboot.phases.summary import Summary
 from k8sboot.phases.wait_ready import WaitReady
 
@@ -55,7 +56,10 @@ def up_phases() -> list[Phase]:
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         ConcurrentChains("etcd + control plane | nodes | pod routes", [
             [
-                EtcdMembers(),                            # etcd members started or joined one by one; quorum
+                ConcurrentChains("etcd | control plane binaries", [
+                    [EtcdMembers()],                      # etcd members started or joined one by one; quorum
+                    [StageBinaries(CONTROL_PLANE)],       # fetched ahead, before the nodes' fetches crowd in
+                ]),
                 # apiserver ready; where it already serves, changes roll one host at a time
                 RolePhase("control plane", ["control_plane"], CONTROL_PLANE, rolling_unit="kube-apiserver"),
                 ApiAccess(),                              # RBAC: apiserver -> kubelet

@@ -124,3 +124,35 @@ def test_hostile_names_stay_words(offer: FileOffer, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert dest.read_bytes() == b"x" * 1000
     assert not Path("pwned").exists() and not Path("pwned2").exists()
+
+
+def test_a_staged_file_is_taken_without_fetching(binary: tuple[Path, str], tmp_path: Path) -> None:
+    path, sha = binary
+    staged = tmp_path / "stage" / sha
+    staged.parent.mkdir()
+    staged.write_bytes(path.read_bytes())
+    with socket.socket() as s:  # nothing serves: a fetch would fail, so success means the stage was used
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/x"
+    dest = tmp_path / "bin" / "kubelet"
+    script = put_script(str(dest), path.stat().st_size, mode="755",
+                        fill=lambda tmp: pull_steps(dead, tmp, sha, 30, staged=str(staged)))
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == path.read_bytes() and not staged.exists()  # taken, not copied
+    # nothing staged: the same steps fetch (here: from nowhere, so "unavailable")
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == PULL_UNAVAILABLE, r.stderr
+
+
+def test_a_staged_file_of_the_wrong_size_is_refused(binary: tuple[Path, str], tmp_path: Path) -> None:
+    path, sha = binary
+    staged = tmp_path / sha
+    staged.write_bytes(b"short")
+    dest = tmp_path / "kubelet"
+    dest.write_bytes(b"old")
+    script = put_script(str(dest), path.stat().st_size,
+                        fill=lambda tmp: pull_steps("http://127.0.0.1:9/x", tmp, sha, 30, staged=str(staged)))
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "incomplete" in r.stderr
+    assert dest.read_bytes() == b"old"

@@ -1,0 +1,70 @@
+"""Phase: the control planes' binaries fetched ahead, while etcd's members start.
+
+The control plane role installs the apiserver, controller-manager and scheduler
+only once etcd is up. Fetched then, at 30 hosts they queued behind every node's
+kubelet and kube-proxy (the bench's 30-host log: the apiserver's binary landed
+20 s after its fetch began, all of it on `up`'s critical chain). Fetched first,
+into a staging directory on the host (file_offer.STAGE_DIR, each file named by
+its sha256 and checked as it arrives), the role's install then takes it from
+there. Installing, comparing and restarting stay the role's: nothing on the host
+changes before the role says so, and a host that cannot fetch from us (behind a
+bastion, a forwarded port) simply gets its files uploaded by the role as before.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from k8sboot import ui
+from k8sboot.binaries.components import GROUP_COMPONENTS, REQUIRED
+from k8sboot.binaries.resolve import ResolvedBinary
+from k8sboot.inventory.model import Host
+from k8sboot.phases.base import RunContext
+from k8sboot.phases.learned import Learned
+
+# a fetch of one binary: as long as the role's own install of it may take
+STAGE_TIMEOUT = 600.0
+
+
+class StageBinaries:
+    def __init__(self, group: str):
+        self.group = group
+        self.title = f"fetch {group.replace('_', ' ')} binaries"
+
+    def wanted(self, ctx: RunContext) -> dict[str, list[ResolvedBinary]]:
+        """host -> the group's binaries it does not run yet (a rerun stages nothing)."""
+        binaries = Learned.need(ctx.learned.binaries, "the checked binaries", "binaries")
+        installed = Learned.need(ctx.learned.installed, "the installed binaries", "roll plan")
+        out: dict[str, list[ResolvedBinary]] = {}
+        for host in ctx.inventory.hosts_in(self.group):
+            on_host = installed.get(host.name, {})
+            # only what the group's role installs for certain: a staged file no task takes would stay
+            missing = [binaries[c] for c in GROUP_COMPONENTS[self.group]
+                       if c in REQUIRED and c in binaries and on_host.get(c) != binaries[c].sha256]
+            if missing:
+                out[host.name] = missing
+        return out
+
+    def run(self, ctx: RunContext) -> None:
+        if ctx.options.check:
+            return
+        wanted = self.wanted(ctx)
+        if not wanted:
+            return
+
+        def stage(host: Host) -> str:
+            conn = ctx.pool.get(host)
+            started, staged = time.monotonic(), []
+            for binary in wanted[host.name]:
+                r = conn.stage(binary.path, binary.sha256, timeout=STAGE_TIMEOUT)
+                if r is None or not r.ok:
+                    # not an error: the role fetches or uploads what is not staged, and says so if it fails
+                    return f"{host.name}: not staged ({r.stderr_tail(1) if r else 'cannot fetch from here'})"
+                staged.append(binary.component)
+            return f"{host.name}: {', '.join(staged)} ({time.monotonic() - started:.1f}s)"
+
+        hosts = [h for h in ctx.inventory.hosts_in(self.group) if h.name in wanted]
+        with ThreadPoolExecutor(max_workers=len(hosts)) as ex:
+            for line in ex.map(stage, hosts):
+                ui.info(f"  {line}")
