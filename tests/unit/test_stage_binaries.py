@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from k8sboot.binaries.components import ALL
 from k8sboot.binaries.resolve import ResolvedBinary
 from k8sboot.cluster_layout import CONTROL_PLANE
@@ -18,12 +20,20 @@ def wanted(installed: dict[str, dict[str, str | None]]) -> dict[str, list[str]]:
     hosts = [SimpleNamespace(name=n) for n in installed]
     ctx = SimpleNamespace(learned=Learned(binaries=BINARIES, installed=installed),
                           inventory=SimpleNamespace(hosts_in=lambda group: hosts if group == CONTROL_PLANE else []))
-    return {h: [b.component for b in bs] for h, bs in StageBinaries(CONTROL_PLANE).wanted(ctx).items()}  # type: ignore[arg-type]
+    phase = StageBinaries(CONTROL_PLANE, ("kube-apiserver", "kube-controller-manager", "kube-scheduler"))
+    return {h: [b.component for b in bs] for h, bs in phase.wanted(ctx).items()}  # type: ignore[arg-type]
 
 
-def test_a_new_control_plane_gets_the_three_binaries_its_role_installs():
-    # kubectl is the admin's tool, installed by no role: a staged copy would never be taken
+def test_a_new_control_plane_gets_what_was_asked():
     assert wanted({"cp1": {}}) == {"cp1": ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]}
+
+
+def test_a_binary_the_role_does_not_install_is_refused():
+    # kubectl is the admin's tool, installed by no role: a staged copy would never be taken
+    with pytest.raises(ValueError, match="kubectl"):
+        StageBinaries(CONTROL_PLANE, ("kube-apiserver", "kubectl"))
+    with pytest.raises(ValueError, match="kubelet"):
+        StageBinaries(CONTROL_PLANE, ("kubelet",))
 
 
 def test_what_already_runs_is_not_fetched_and_a_new_build_is():
@@ -32,5 +42,5 @@ def test_what_already_runs_is_not_fetched_and_a_new_build_is():
     assert wanted({"cp1": running, "cp2": {**running, "kube-apiserver": "older"}}) == {"cp2": ["kube-apiserver"]}
 
 
-def test_the_phase_title_names_the_group():
-    assert StageBinaries(CONTROL_PLANE).title == "fetch control plane binaries"
+def test_the_phase_title_names_what_it_fetches():
+    assert StageBinaries(CONTROL_PLANE, ("kube-apiserver",)).title == "fetch kube-apiserver"
