@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from k8sboot.binaries.components import KUBE_APISERVER
+from k8sboot.binaries.components import KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER
 from k8sboot.cluster_layout import CONTROL_PLANE, ETCD
 from k8sboot.inventory.model import Host
 from k8sboot.phases.api_access import ApiAccess
@@ -57,10 +57,10 @@ def up_phases() -> list[Phase]:
         Pki(),                                            # CAs, certificates, kubeconfigs (local)
         ConcurrentChains("etcd + control plane | nodes | pod routes", [
             [
-                ConcurrentChains("etcd | apiserver binary", [
+                ConcurrentChains("etcd | control plane binaries", [
                     [EtcdMembers()],                      # etcd members started or joined one by one; quorum
-                    # fetched ahead, before the nodes' fetches crowd in (the control plane role installs it)
-                    [StageBinaries(CONTROL_PLANE, (KUBE_APISERVER,))],
+                    # fetched ahead, before the nodes' fetches crowd in (the control plane role installs them)
+                    [StageBinaries(CONTROL_PLANE, (KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER))],
                 ]),
                 # apiserver ready; where it already serves, changes roll one host at a time
                 RolePhase("control plane", ["control_plane"], CONTROL_PLANE, rolling_unit="kube-apiserver"),
