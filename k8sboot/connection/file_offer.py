@@ -30,7 +30,7 @@ CONNECT_TIMEOUT = 3
 # exit code of a pull that did not happen and left the host as it was: upload instead
 PULL_UNAVAILABLE = 75
 # where a host keeps files fetched ahead of the task that installs them (see stage_binaries), each
-# named by its sha256, checked as it was fetched; root's, and removed by `down` with /var/lib/k8sboot
+# named by its sha256 and checked again when taken; root's, and removed by `down` with /var/lib/k8sboot
 STAGE_DIR = "/var/lib/k8sboot/stage"
 # a staged file no run took (its build was replaced before its install ran) is removed after this
 STAGE_MAX_AGE_MINUTES = 24 * 60
@@ -146,26 +146,24 @@ def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float, staged: str 
     A host without curl, or one that cannot connect to the controller, exits
     PULL_UNAVAILABLE having written nothing; a fetch cut short or a sha256 that
     differs fails (the caller falls back to an SSH upload either way). With
-    `staged`, a file already fetched there (and checked then: its name is its
-    sha256, in a directory only root writes) is taken instead of fetching.
+    `staged`, a file fetched there earlier is taken instead of fetching; it is
+    checked like a fetched one (nothing on the host is trusted for being there:
+    a wrong one fails, and the caller uploads).
     """
-    steps = _fetch_steps(url, tmp, sha256, max_seconds)
-    if staged is None:
-        return steps
-    q_staged, q_tmp = shlex.quote(staged), shlex.quote(tmp)
-    return [f"if [ -f {q_staged} ]; then mv -f {q_staged} {q_tmp}; else {' && '.join(steps)}; fi"]
-
-
-def _fetch_steps(url: str, tmp: str, sha256: str, max_seconds: float) -> list[str]:
     q_tmp = shlex.quote(tmp)
     # --noproxy: a host's http_proxy would send the fetch away from the controller it must reach directly
     fetch = (f"curl -fsS --noproxy '*' --connect-timeout {CONNECT_TIMEOUT} --max-time {max(1, int(max_seconds))} "
              f"-o {q_tmp} {shlex.quote(url)}")
-    return [
+    fetch_steps = [
         f"{{ command -v curl >/dev/null 2>&1 || exit {PULL_UNAVAILABLE}; }}",
         # curl 7: could not connect; 28 with nothing written: the connect timed out
         f"{{ {fetch} || {{ rc=$?; if [ $rc = 7 ] || {{ [ $rc = 28 ] && [ ! -s {q_tmp} ]; }}; "
         f"then exit {PULL_UNAVAILABLE}; fi; exit $rc; }}; }}",
+    ]
+    if staged is not None:
+        q_staged = shlex.quote(staged)
+        fetch_steps = [f"if [ -f {q_staged} ]; then mv -f {q_staged} {q_tmp}; else {' && '.join(fetch_steps)}; fi"]
+    return fetch_steps + [
         f"{{ [ \"$(sha256sum {q_tmp} | cut -d' ' -f1)\" = {shlex.quote(sha256)} ] || "
         f"{{ echo '(k8sboot) the fetched file has the wrong sha256' >&2; false; }}; }}",
     ]

@@ -5,8 +5,8 @@ only once etcd is up. Fetched then, at 30 hosts they queued behind every node's
 kubelet and kube-proxy (the bench's 30-host log: the apiserver's binary landed
 20 s after its fetch began, all of it on `up`'s critical chain). Fetched first,
 into a staging directory on the host (file_offer.STAGE_DIR, each file named by
-its sha256 and checked as it arrives), the role's install then takes it from
-there. Installing, comparing and restarting stay the role's: nothing on the host
+its sha256, checked as it arrives and again when taken), the role's install
+then takes it from there. Installing, comparing and restarting stay the role's: nothing on the host
 changes before the role says so, and a host that cannot fetch from us (behind a
 bastion, a forwarded port) simply gets its files uploaded by the role as before.
 
