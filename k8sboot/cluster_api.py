@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -12,6 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 from k8sboot.connection.reach import DIRECT, Reach
+from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat
 from k8sboot.reachability import first_answering
 
 if TYPE_CHECKING:
@@ -90,13 +94,19 @@ def _get(api: client.ApiClient, path: str, path_params: dict[str, str], response
          timeout: float) -> object:
     """A GET as the generated API methods send it (_preload_content=True): the deserialized body;
     an answer other than 2xx raises ApiException.from_response, as theirs does."""
+    return _get_response(api, path, path_params, response_type, timeout).data
+
+
+def _get_response(api: client.ApiClient, path: str, path_params: dict[str, str], response_type: str,
+                  timeout: float) -> Any:
+    """_get's whole answer (an ApiResponse: data and headers)."""
     request = api.param_serialize(
         method="GET", resource_path=path, path_params=path_params, query_params=[],
         header_params={"Accept": "application/json"}, body=None, post_params=[], files={},
         auth_settings=["BearerToken"], collection_formats={})
     response = api.call_api(*request, _request_timeout=timeout)
     response.read()
-    return api.response_deserialize(response, {"200": response_type, "401": None}).data
+    return api.response_deserialize(response, {"200": response_type, "401": None})
 
 
 @dataclass
@@ -125,6 +135,41 @@ def node_views(api: client.ApiClient, timeout: float = 5.0) -> dict[str, NodeVie
             n,
         )
     return out
+
+
+_NODE_LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+
+def node_heartbeats(api: client.ApiClient, *, timeout: float = 5.0) -> dict[str, Heartbeat]:
+    """node name -> its kubelet's last Lease renewal, aged by the apiserver's clock."""
+    if not _builds_requests(api):
+        leases, _, headers = client.CoordinationV1Api(api).list_namespaced_lease_with_http_info(
+            NODE_LEASE_NAMESPACE, _request_timeout=timeout)
+        renewals = {str(item.metadata.name): item.spec.renew_time for item in leases.items
+                    if item.spec and item.spec.renew_time}
+        now = _server_time(headers.get("Date"))
+        return {name: Heartbeat(t.isoformat(), _age(now, t)) for name, t in renewals.items()}
+    # the JSON as bytes: the Lease models are not needed to read two fields
+    answer = _get_response(api, _NODE_LEASES_PATH, {"namespace": NODE_LEASE_NAMESPACE}, "bytes", timeout)
+    now = _server_time((answer.headers or {}).get("Date"))
+    out: dict[str, Heartbeat] = {}
+    for item in json.loads(answer.data).get("items") or []:
+        renewed = (item.get("spec") or {}).get("renewTime")
+        if renewed:
+            out[item["metadata"]["name"]] = Heartbeat(renewed, _age(now, datetime.fromisoformat(renewed)))
+    return out
+
+
+def _server_time(date_header: str | None) -> datetime:
+    # the apiserver's clock is the one the lifecycle controller beside it judges by; our own
+    # only when the answer has no Date (an HTTP server must send one)
+    return parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
+
+
+def _age(now: datetime, renewed: datetime) -> float:
+    if renewed.tzinfo is None:
+        renewed = renewed.replace(tzinfo=UTC)
+    return (now - renewed).total_seconds()
 
 
 # The RBAC reads as the Node reads above: RbacAuthorizationV1Api's module alone took ~0.14 s of

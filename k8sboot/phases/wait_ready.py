@@ -13,9 +13,10 @@ import time
 from k8sboot import ui
 from k8sboot.api_retry import call_api
 from k8sboot.cluster_layout import CONTROL_PLANE, CONTROL_PLANE_LABEL, GROUP_UNITS, NODES
+from k8sboot.cluster_status import short_reason
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
-from k8sboot.cluster_status import short_reason
+from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat
 from k8sboot.phases.base import RunContext
 
 NODE_UNITS = GROUP_UNITS[NODES]
@@ -36,13 +37,15 @@ def relevant_lines(journal: str, errors: int = 8, tail: int = 5) -> list[str]:
     return [ln[:300] for ln in picked + (["..."] if picked and last else []) + last]
 
 
-def diagnose(conn: SSHConnection, node: str, view) -> str:
+def diagnose(conn: SSHConnection, node: str, view, heartbeat: Heartbeat | None = None) -> str:
     lines = [f"node {node} ({conn.name}, {conn.address}) is not Ready"]
     if view is None:
         lines.append("  it never registered with the apiserver")
     else:
         for c in view.raw.status.conditions or []:
             lines.append(f"  {c.type}={c.status} {c.reason or ''}: {c.message or ''}")
+        lines.append(f"  {heartbeat_text(heartbeat)} (the kubelet renews its Lease in "
+                     f"{NODE_LEASE_NAMESPACE} every 10 s)")
     try:
         states = conn.run("systemctl is-active " + " ".join(NODE_UNITS), become=True).stdout.split()
         failing = [u for u, s in zip(NODE_UNITS, states) if s != "active"] or ["kubelet"]
@@ -56,6 +59,36 @@ def diagnose(conn: SSHConnection, node: str, view) -> str:
     return "\n".join(lines)
 
 
+class LiveNodes:
+    """Which kubelets talk to the apiserver now: a fresh Lease renewal by the apiserver's clock, or
+    one seen to change while we wait (a node whose clock runs behind costs one renewal, not a hang)."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, str] = {}
+
+    def see(self, beats: dict[str, Heartbeat]) -> None:
+        for name, beat in beats.items():
+            self.first_seen.setdefault(name, beat.renewed)
+
+    def alive(self, name: str, beats: dict[str, Heartbeat]) -> bool:
+        beat = beats.get(name)
+        return beat is not None and (beat.fresh or beat.renewed != self.first_seen.get(name))
+
+
+def heartbeat_text(beat: Heartbeat | None) -> str:
+    return "no heartbeat yet" if beat is None else f"last heartbeat {max(beat.age, 0):.0f}s ago"
+
+
+def waiting_for(view, beat: Heartbeat | None) -> str:
+    """Why one node does not count as Ready yet, in a few words."""
+    if view is None:
+        return "not registered"
+    if not view.is_ready:
+        return view.ready
+    # Ready=True but stale: a kubelet cut off keeps it until the lifecycle controller notices (40 s)
+    return f"Ready, {heartbeat_text(beat)}"
+
+
 class WaitReady:
     title = "wait for nodes Ready"
 
@@ -63,7 +96,13 @@ class WaitReady:
         if ctx.options.check:
             return
         # the kubernetes client loads slowly: imported by the phases that use it, when they run
-        from k8sboot.cluster_api import ensure_label, node_views, service_account_exists, set_pod_cidr
+        from k8sboot.cluster_api import (
+            ensure_label,
+            node_heartbeats,
+            node_views,
+            service_account_exists,
+            set_pod_cidr,
+        )
 
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.api()
@@ -72,6 +111,8 @@ class WaitReady:
         started = time.monotonic()
         last = ""
         views = {}
+        beats: dict[str, Heartbeat] = {}
+        live = LiveNodes()
         given_cidr: set[str] = set()
         # as minikube's `default_sa` wait: until the controller-manager has made it, every pod
         # created in the default namespace is refused ("serviceaccount default not found")
@@ -80,9 +121,10 @@ class WaitReady:
             answering: str | None = None
             try:
                 views = node_views(api)
+                beats = node_heartbeats(api)
                 account = account or service_account_exists(api, *DEFAULT_SERVICE_ACCOUNT)
             except Exception as e:  # noqa: BLE001 - the apiserver may blink while components restart
-                views = {}
+                views, beats = {}, {}
                 answering = f"apiserver not answering ({type(e).__name__})"
             for name, view in views.items():
                 cidr = ctx.plan.pod_cidrs.get(name)
@@ -92,19 +134,20 @@ class WaitReady:
                         set_pod_cidr(api, name, cidr)
                     except Exception as e:  # noqa: BLE001 - routes use k8sboot's record; the spec informs
                         ui.warn(f"could not write pod CIDR {cidr} into node {name}'s spec: {short_reason(e)}")
-            ready = sorted(n for n in wanted if n in views and views[n].is_ready)
+            live.see(beats)
+            ready = sorted(n for n in wanted if n in views and views[n].is_ready and live.alive(n, beats))
             waiting = sorted(set(wanted) - set(ready))
             if not waiting and account:
                 break
             status = answering or f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
-                [f"{n} ({'not registered' if n not in views else views[n].ready})" for n in waiting]
+                [f"{n} ({waiting_for(views.get(n), beats.get(n))})" for n in waiting]
                 + ([] if account else [f"ServiceAccount {'/'.join(DEFAULT_SERVICE_ACCOUNT)} "
                                        "(the controller-manager makes it)"]))
             if status != last:
                 ui.info(f"  {time.monotonic() - started:5.1f}s {status}")
                 last = status
             if time.monotonic() > deadline:
-                report = [diagnose(ctx.pool.get(wanted[n]), n, views.get(n)) for n in waiting]
+                report = [diagnose(ctx.pool.get(wanted[n]), n, views.get(n), beats.get(n)) for n in waiting]
                 if not waiting:
                     raise RunError(f"every node is Ready, but after {timeout:.0f}s the ServiceAccount "
                                    f"{'/'.join(DEFAULT_SERVICE_ACCOUNT)} still does not exist: is "

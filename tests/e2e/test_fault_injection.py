@@ -214,8 +214,12 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
     veth = fi.veth("fi-wk1")
     # give the run work on fi-wk1 (two binaries to upload again), so the cut lands mid-task
     fi.sh("fi-wk1", "rm -f /usr/local/bin/kubelet /usr/local/bin/kube-proxy")
+    # back on the network, fi-wk1's kubelet stays cut off from the apiserver until the rerun has
+    # waited for it: its Ready=True outlives the cut by up to ~50 s (until the lifecycle controller
+    # notices), and a rerun that took it for Ready saw the node turn Unknown just after saying so
+    to_apiserver = ["OUTPUT", "-p", "tcp", "-d", fi.hosts["fi-cp1"].address, "--dport", "6443", "-j", "DROP"]
     run = fi.start_up()
-    cut = False
+    cut = blocked = False
     try:
         reason = run.watch(lambda: "'▶ etcd + control plane | nodes'"
                            if run.seen("▶ etcd + control plane | nodes") else None)
@@ -228,9 +232,14 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
         rc = run.wait(300)
         fi.note(f"lost host: exit {rc} {time.monotonic() - cut_at:.1f} s after the cut")
     finally:
-        if cut:
-            subprocess.run(["ip", "link", "set", veth, "up"], check=True, capture_output=True)
-        run.reap()
+        try:
+            if cut:
+                fi.lab.attach("fi-wk1", "iptables", "-I", *to_apiserver)
+                blocked = True
+        finally:
+            if cut:
+                subprocess.run(["ip", "link", "set", veth, "up"], check=True, capture_output=True)
+            run.reap()
     out = run.output
     fi.note("lost host: what the run said about fi-wk1: " + " | ".join(
         line.strip() for line in out.splitlines() if "fi-wk1" in line))
@@ -240,11 +249,24 @@ def test_2_a_host_lost_mid_run_is_named_and_a_rerun_converges(fi: Faults):
     assert counts["fi-cp1"]["failed"] == 0 and counts["fi-cp1"]["unreachable"] == 0, out[-4000:]
     assert "fi-cp1: FAILED" not in out and "fi-cp1: UNREACHABLE" not in out, out[-4000:]
 
-    # back on the network: a rerun converges
-    r = fi.up()
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert fi.ready_nodes() == {"fi-cp1": "True", "fi-wk1": "True"}
-    fi.note(f"lost host: rerun exit 0; {r.stdout.strip().splitlines()[-1]}; temporary files on fi-wk1: "
+    # a rerun waits for fi-wk1's kubelet (not for its stale Ready), then converges once it is let through
+    rerun = fi.start_up()
+    try:
+        waited = rerun.watch(lambda: next((line.strip() for line in rerun.output.splitlines()
+                                           if re.search(r"waiting for .*fi-wk1 \(", line)), None), timeout=300)
+        fi.note(f"lost host: the rerun, while fi-wk1's kubelet cannot reach the apiserver: {waited}")
+    finally:
+        if blocked:
+            fi.lab.attach("fi-wk1", "iptables", "-D", *to_apiserver)
+    try:
+        rc = rerun.wait(300)
+    finally:
+        rerun.reap()
+    assert waited, ("the rerun ended without waiting for fi-wk1, whose kubelet could not reach the "
+                    f"apiserver\n{rerun.output[-4000:]}")
+    assert rc == 0, rerun.output[-4000:]
+    assert fi.ready_nodes() == {"fi-cp1": "True", "fi-wk1": "True"}, rerun.output[-4000:]
+    fi.note(f"lost host: rerun exit 0; {rerun.output.strip().splitlines()[-1]}; temporary files on fi-wk1: "
             f"{fi.tmp_files('fi-wk1', '/')}")
 
     # and the lost host was named as such (a lost connection, not a failed command). Where the cut

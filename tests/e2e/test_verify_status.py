@@ -112,7 +112,7 @@ def test_verify_passes_on_a_healthy_cluster_with_user_tests_and_a_junit_report(
     for h in ("cp1", "wk1", "wk2"):
         assert (h, "binaries match the recorded sha256") in checks
         assert (h, "kubelet active and enabled") in checks
-        assert (h, "node Ready in the API") in checks
+        assert (h, "node Ready in the API, heartbeat recent") in checks
         assert (h, "runs Debian bookworm") in checks  # the user's own check, same `host` fixture
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", "0")) == len(rows)

@@ -25,6 +25,7 @@ from k8sboot.cluster_api import (
     ensure_kubelet_api_rbac,
     ensure_label,
     list_nodes,
+    node_heartbeats,
     node_views,
     read_cluster_role,
     read_cluster_role_binding,
@@ -60,6 +61,7 @@ class FakeApiserver(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.service_accounts: set[str] = set()  # paths that answer 200
         self.objects: dict[str, dict[str, Any]] = {}  # any other path that answers 200, with its body
+        self.date: str | None = None  # the Date header of every answer (the real time when None)
 
     @property
     def url(self) -> str:
@@ -105,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return self.server.date or super().date_time_string(timestamp)
 
     def log_message(self, *_: Any) -> None:
         pass
@@ -320,3 +325,39 @@ def test_the_default_service_account_is_read_as_core_v1_api_reads_it(apiserver: 
     apiserver.status_override = 500
     with pytest.raises(ApiException):
         service_account_exists(api, "default", "default")
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+
+
+def lease_json(name: str, renewed: str | None) -> dict[str, Any]:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                     **({"renewTime": renewed} if renewed else {})}}
+
+
+def test_heartbeats_are_aged_by_the_apiservers_clock_not_ours(apiserver: FakeApiserver) -> None:
+    apiserver.date = "Thu, 03 Dec 2026 02:16:00 GMT"
+    apiserver.objects[LEASES] = {"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList", "items": [
+        lease_json("w1", "2026-12-03T02:15:54.763165Z"),  # renewed 5 s before the apiserver's now
+        lease_json("w2", "2026-12-03T02:14:44.136071Z"),  # cut off: 76 s
+        lease_json("w3", "2026-12-03T02:16:03.000000Z"),  # a clock ahead of the apiserver's
+        lease_json("w4", None),  # created, never renewed
+    ]}
+    beats = node_heartbeats(api_for(apiserver), timeout=5.0)
+    method, path, headers = apiserver.requests[-1]
+    assert (method, path, headers["accept"], headers["authorization"]) == ("GET", LEASES, "application/json",
+                                                                           "Bearer s3cret")
+    assert sorted(beats) == ["w1", "w2", "w3"]
+    assert beats["w1"].age == pytest.approx(5.236835) and beats["w1"].fresh
+    assert beats["w2"].age == pytest.approx(75.863929) and not beats["w2"].fresh
+    assert beats["w3"].age == pytest.approx(-3.0) and beats["w3"].fresh
+    assert beats["w1"].renewed == "2026-12-03T02:15:54.763165Z"
+
+
+def test_heartbeats_refused_raise_the_clients_exception(apiserver: FakeApiserver) -> None:
+    apiserver.status_override = 403
+    with pytest.raises(ApiException) as e:
+        node_heartbeats(api_for(apiserver), timeout=5.0)
+    assert e.value.status == 403

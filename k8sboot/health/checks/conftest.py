@@ -46,6 +46,17 @@ def node_views(kube_api: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def node_heartbeats(kube_api: Any) -> dict[str, Any]:
+    """Each kubelet's last Lease renewal, read once per run."""
+    from k8sboot.cluster_api import node_heartbeats as read_heartbeats
+
+    try:
+        return read_heartbeats(kube_api)
+    except Exception as e:  # noqa: BLE001 - any client error means the same: no answer
+        pytest.fail(f"the API at {kube_api.configuration.host} does not answer: {short_reason(e)}")
+
+
+@pytest.fixture(scope="session")
 def installed_sha256(
     inventory: Inventory, manifest: dict[str, ResolvedBinary], testinfra_hosts: Callable[[str], Any]
 ) -> dict[str, dict[str, str] | Exception]:

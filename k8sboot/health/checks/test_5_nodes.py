@@ -7,6 +7,7 @@ import pytest
 from k8sboot import cluster_layout as layout
 from k8sboot.health.remote import http_request
 from k8sboot.health.units import assert_unit_running_and_enabled
+from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE
 
 pytestmark = pytest.mark.group(layout.NODES)
 
@@ -30,12 +31,17 @@ def test_kubelet_healthz(host):
     assert answer.ok and answer.body.strip() == "ok", f"kubelet healthz: {answer.describe()}"
 
 
-def test_node_ready(inventory_host, node_views):
-    """node Ready in the API"""
+def test_node_ready(inventory_host, node_views, node_heartbeats):
+    """node Ready in the API, heartbeat recent"""
     name = inventory_host.node_name
     view = node_views.get(name)
     assert view is not None, f"node {name} is not registered with the apiserver"
     assert view.is_ready, f"node {name} is not Ready: Ready={view.ready} {view.reason}"
+    # Ready stays True for up to 40 s after a kubelet stops talking to the apiserver
+    beat = node_heartbeats.get(name)
+    assert beat is not None, f"node {name} is Ready but its kubelet never renewed its Lease in {NODE_LEASE_NAMESPACE}"
+    assert beat.fresh, (f"node {name} is Ready but its kubelet last renewed its Lease {beat.age:.0f}s ago "
+                        f"(every 10 s when it reaches the apiserver): it will turn Unknown")
 
 
 @pytest.mark.apiserver_lb

@@ -1,0 +1,27 @@
+"""A node's heartbeat: when its kubelet last renewed its Lease, and whether that is recent.
+
+Apart from cluster_api (which reads it) so that phases can judge heartbeats without
+importing the kubernetes client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Each kubelet renews a Lease in kube-node-lease every 10 s (a quarter of its 40 s duration); the
+# node lifecycle controller marks the node Unknown once no renewal came for node-monitor-grace-period
+# (40 s). A Ready=True condition says nothing about now: after a network cut it stays True until
+# that controller notices, so "Ready" alone can be read seconds before the node turns Unknown.
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+# two renew intervals: a live kubelet's renewal is at most ~10 s old (+1 s of the Date's resolution)
+FRESH_HEARTBEAT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    renewed: str  # the Lease's renewTime as written (the kubelet's clock): tells one renewal from the next
+    age: float  # seconds from renewTime to the apiserver's clock (its Date header); < 0 when the clocks differ
+
+    @property
+    def fresh(self) -> bool:
+        return self.age <= FRESH_HEARTBEAT_SECONDS
