@@ -57,6 +57,18 @@ def enabled_command(unit: str) -> str:
     return f"systemctl is-enabled -- {shlex.quote(unit)} 2>/dev/null"
 
 
+# list-unit-files takes patterns, prints names between blanks and lists no template instance
+# (getty@tty1 has no file of its own): a name holding one of these is asked with is-enabled alone
+NOT_LISTABLE = frozenset("*?[]\\ \t@")
+UNIT_TYPES = ("service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer",
+              "slice", "scope")
+
+
+def unit_file_name(unit: str) -> str:
+    """The unit file systemctl means by `unit`: without a type, a service."""
+    return unit if unit.rpartition(".")[2] in UNIT_TYPES and "." in unit else f"{unit}.service"
+
+
 def look_script(paths: list[str], units: list[str], nonce: str) -> str:
     parts = []
     if paths:
@@ -70,7 +82,15 @@ def look_script(paths: list[str], units: list[str], nonce: str) -> str:
         quoted = " ".join(shlex.quote(u) for u in units)
         parts.append(f"echo '{nonce} units'; systemctl show -p Id,{','.join(UNIT_PROPERTIES)} -- {quoted}; "
                      f"echo \"{nonce} units $?\"")
-        parts += [f"echo \"{nonce} enabled {i} $({enabled_command(u)})\"" for i, u in enumerate(units)]
+        listable = [u for u in units if not set(u) & NOT_LISTABLE]
+        if listable:
+            # one process for all (is-enabled stops at the first unit without a file): the disk's
+            # state, as is-enabled reads it; a unit not listed has no unit file
+            names = " ".join(shlex.quote(unit_file_name(u)) for u in listable)
+            parts.append(f"echo '{nonce} files'; systemctl list-unit-files --no-legend --no-pager -- {names} "
+                         f"2>/dev/null; echo '{nonce} files end'")
+        parts += [f"echo \"{nonce} enabled {i} $({enabled_command(u)})\"" for i, u in enumerate(units)
+                  if u not in listable]
     parts.append("true")
     return "\n".join(parts)
 
@@ -96,7 +116,16 @@ def parse_look(stdout: str, paths: list[str], units: list[str], nonce: str) -> H
     body, _, rest = unit_text.rpartition(f"{nonce} units ")
     rc_line, _, enabled_text = rest.partition("\n")
     enabled: dict[int, str] = {}
-    for line in enabled_text.split("\n"):
+    listing, files_done, tail = enabled_text.partition(f"{nonce} files end\n")
+    if files_done:
+        _, _, listing = listing.partition(f"{nonce} files\n")
+        states = dict(line.split()[:2] for line in listing.split("\n") if len(line.split()) >= 2)
+        for i, unit in enumerate(units):
+            if not set(unit) & NOT_LISTABLE:
+                enabled[i] = states.get(unit_file_name(unit), "")
+    else:
+        tail = enabled_text
+    for line in tail.split("\n"):
         if line.startswith(f"{nonce} enabled "):
             index, _, state = line[len(nonce) + 9:].partition(" ")
             if index.isdigit():

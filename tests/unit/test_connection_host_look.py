@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8sboot.connection.host_look import PathFacts, look_at, parse_look
+from k8sboot.connection.host_look import PathFacts, look_at, look_script, parse_look
 from k8sboot.connection.result import CommandResult
 
 
@@ -88,7 +88,7 @@ SHOWN = ("N units\nId=kubelet.service\nActiveState=active\nUnitFileState=enabled
          "NeedDaemonReload=yes\n\n"
          "Id=nosuch.service\nActiveState=inactive\nUnitFileState=\nLoadState=not-found\nNeedDaemonReload=no\n\n"
          "Id=real.service\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\nNeedDaemonReload=no\n"
-         "N units 0\nN enabled 0 enabled\nN enabled 1 \nN enabled 2 enabled\n")
+         "N units 0\nN files\nkubelet.service  enabled enabled\nreal.service     enabled -\nN files end\n")
 
 
 def test_units_come_back_in_the_order_asked_and_an_alias_is_left_to_its_module():
@@ -108,8 +108,23 @@ def test_no_unit_is_trusted_when_systemctl_failed_or_answered_for_fewer():
 
 
 def test_the_disk_says_whether_a_unit_is_enabled():
-    stale = SHOWN.replace("N enabled 2 enabled", "N enabled 2 disabled")
+    stale = SHOWN.replace("real.service     enabled", "real.service     disabled")
     assert parse_look(stale, [], ["kubelet", "nosuch", "real"], "N").units["real"]["UnitFileState"] == "disabled"
-    # no is-enabled answer for a unit: it is not trusted
-    cut = SHOWN.replace("N enabled 0 enabled\n", "")
-    assert "kubelet" not in parse_look(cut, [], ["kubelet", "nosuch", "alias"], "N").units
+    # the listing cut short (no end mark): no unit is trusted
+    cut = SHOWN.replace("N files end\n", "")
+    assert parse_look(cut, [], ["kubelet", "nosuch", "real"], "N").units == {}
+
+
+def test_names_list_unit_files_cannot_take_are_asked_one_by_one():
+    units = ["kubelet", "getty@tty1", "a\\x2db", "real.socket"]
+    script = look_script([], units, "N")
+    assert "list-unit-files --no-legend --no-pager -- kubelet.service real.socket 2>" in script
+    assert "is-enabled -- getty@tty1 2>" in script and "is-enabled -- 'a\\x2db' 2>" in script
+    shown = ("N units\n" + "\n\n".join(
+        f"Id={u if '.' in u else u + '.service'}\nActiveState=active\nUnitFileState=enabled\nLoadState=loaded\n"
+        "NeedDaemonReload=no" for u in units)
+        + "\nN units 0\nN files\nkubelet.service enabled enabled\nN files end\n"
+        "N enabled 1 enabled\nN enabled 2 static\n")
+    look = parse_look(shown, [], units, "N")
+    assert {u: p["UnitFileState"] for u, p in look.units.items()} == {
+        "kubelet": "enabled", "getty@tty1": "enabled", "a\\x2db": "static", "real.socket": ""}
