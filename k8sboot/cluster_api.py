@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from k8sboot.cluster_layout import KUBELET_API_ROLE, KUBELET_API_USER
 from k8sboot.connection.reach import DIRECT, Reach
-from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat
+from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat, latest_heartbeat
 from k8sboot.reachability import first_answering
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ class NodeView:
     reason: str
     pod_cidr: str | None
     raw: Any
+    heartbeat: datetime | None = None  # the Ready condition's lastHeartbeatTime (the kubelet's last status post)
 
     @property
     def is_ready(self) -> bool:
@@ -133,6 +134,7 @@ def node_views(api: client.ApiClient, timeout: float = 5.0) -> dict[str, NodeVie
             (ready.message or ready.reason or "") if ready else "no Ready condition yet",
             n.spec.pod_cidr,
             n,
+            ready.last_heartbeat_time if ready else None,
         )
     return out
 
@@ -140,23 +142,34 @@ def node_views(api: client.ApiClient, timeout: float = 5.0) -> dict[str, NodeVie
 _NODE_LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
-def node_heartbeats(api: client.ApiClient, *, timeout: float = 5.0) -> dict[str, Heartbeat]:
-    """node name -> its kubelet's last Lease renewal, aged by the apiserver's clock."""
+def node_heartbeats(api: client.ApiClient, views: dict[str, NodeView], *,
+                    timeout: float = 5.0) -> dict[str, Heartbeat]:
+    """node name -> its kubelet's latest sign of life, aged by the apiserver's clock: its Lease
+    renewal or the Ready condition's heartbeat in `views` (the Nodes just read), the later one,
+    as the node lifecycle controller takes it. A new kubelet creates its Lease only at its first
+    renewal after registering (up to 10 s later): until then its status post is the sign."""
+    renewals: dict[str, datetime] = {}
     if not _builds_requests(api):
         leases, _, headers = client.CoordinationV1Api(api).list_namespaced_lease_with_http_info(
             NODE_LEASE_NAMESPACE, _request_timeout=timeout)
         renewals = {str(item.metadata.name): item.spec.renew_time for item in leases.items
                     if item.spec and item.spec.renew_time}
-        now = _server_time(headers.get("Date"))
-        return {name: Heartbeat(t.isoformat(), _age(now, t)) for name, t in renewals.items()}
-    # the JSON as bytes: the Lease models are not needed to read two fields
-    answer = _get_response(api, _NODE_LEASES_PATH, {"namespace": NODE_LEASE_NAMESPACE}, "bytes", timeout)
-    now = _server_time((answer.headers or {}).get("Date"))
+        date = headers.get("Date")
+    else:
+        # the JSON as bytes: the Lease models are not needed to read two fields
+        answer = _get_response(api, _NODE_LEASES_PATH, {"namespace": NODE_LEASE_NAMESPACE}, "bytes", timeout)
+        date = (answer.headers or {}).get("Date")
+        for item in json.loads(answer.data).get("items") or []:
+            renewed = (item.get("spec") or {}).get("renewTime")
+            if renewed:
+                renewals[item["metadata"]["name"]] = datetime.fromisoformat(renewed)
+    now = _server_time(date)
     out: dict[str, Heartbeat] = {}
-    for item in json.loads(answer.data).get("items") or []:
-        renewed = (item.get("spec") or {}).get("renewTime")
-        if renewed:
-            out[item["metadata"]["name"]] = Heartbeat(renewed, _age(now, datetime.fromisoformat(renewed)))
+    for name in {*renewals, *views}:
+        view = views.get(name)
+        beat = latest_heartbeat(now, [renewals.get(name), view.heartbeat if view else None])
+        if beat is not None:
+            out[name] = beat
     return out
 
 
@@ -164,12 +177,6 @@ def _server_time(date_header: str | None) -> datetime:
     # the apiserver's clock is the one the lifecycle controller beside it judges by; our own
     # only when the answer has no Date (an HTTP server must send one)
     return parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
-
-
-def _age(now: datetime, renewed: datetime) -> float:
-    if renewed.tzinfo is None:
-        renewed = renewed.replace(tzinfo=UTC)
-    return (now - renewed).total_seconds()
 
 
 # The RBAC reads as the Node reads above: RbacAuthorizationV1Api's module alone took ~0.14 s of

@@ -6,12 +6,16 @@ importing the kubernetes client.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 # Each kubelet renews a Lease in kube-node-lease every 10 s (a quarter of its 40 s duration); the
 # node lifecycle controller marks the node Unknown once no renewal came for node-monitor-grace-period
 # (40 s). A Ready=True condition says nothing about now: after a network cut it stays True until
 # that controller notices, so "Ready" alone can be read seconds before the node turns Unknown.
+# That controller takes the later of the Lease's renewTime and the Ready condition's
+# lastHeartbeatTime (the kubelet's last status post): so does k8sboot.
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 # two renew intervals: a live kubelet's renewal is at most ~10 s old (+1 s of the Date's resolution)
 FRESH_HEARTBEAT_SECONDS = 20.0
@@ -25,3 +29,12 @@ class Heartbeat:
     @property
     def fresh(self) -> bool:
         return self.age <= FRESH_HEARTBEAT_SECONDS
+
+
+def latest_heartbeat(now: datetime, times: Iterable[datetime | None]) -> Heartbeat | None:
+    """The latest of a node's signs of life (None: it gave none), aged from `now`."""
+    known = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times if t is not None]
+    if not known:
+        return None
+    latest = max(known)
+    return Heartbeat(latest.isoformat(), (now - latest).total_seconds())

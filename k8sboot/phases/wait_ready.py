@@ -121,7 +121,7 @@ class WaitReady:
             answering: str | None = None
             try:
                 views = node_views(api)
-                beats = node_heartbeats(api)
+                beats = node_heartbeats(api, views)
                 account = account or service_account_exists(api, *DEFAULT_SERVICE_ACCOUNT)
             except Exception as e:  # noqa: BLE001 - the apiserver may blink while components restart
                 views, beats = {}, {}

@@ -345,7 +345,7 @@ def test_heartbeats_are_aged_by_the_apiservers_clock_not_ours(apiserver: FakeApi
         lease_json("w3", "2026-12-03T02:16:03.000000Z"),  # a clock ahead of the apiserver's
         lease_json("w4", None),  # created, never renewed
     ]}
-    beats = node_heartbeats(api_for(apiserver), timeout=5.0)
+    beats = node_heartbeats(api_for(apiserver), {}, timeout=5.0)
     method, path, headers = apiserver.requests[-1]
     assert (method, path, headers["accept"], headers["authorization"]) == ("GET", LEASES, "application/json",
                                                                            "Bearer s3cret")
@@ -353,11 +353,26 @@ def test_heartbeats_are_aged_by_the_apiservers_clock_not_ours(apiserver: FakeApi
     assert beats["w1"].age == pytest.approx(5.236835) and beats["w1"].fresh
     assert beats["w2"].age == pytest.approx(75.863929) and not beats["w2"].fresh
     assert beats["w3"].age == pytest.approx(-3.0) and beats["w3"].fresh
-    assert beats["w1"].renewed == "2026-12-03T02:15:54.763165Z"
+    assert beats["w1"].renewed == "2026-12-03T02:15:54.763165+00:00"
 
 
 def test_heartbeats_refused_raise_the_clients_exception(apiserver: FakeApiserver) -> None:
     apiserver.status_override = 403
     with pytest.raises(ApiException) as e:
-        node_heartbeats(api_for(apiserver), timeout=5.0)
+        node_heartbeats(api_for(apiserver), {}, timeout=5.0)
     assert e.value.status == 403
+
+
+def test_a_node_without_a_lease_lives_by_its_status_post_and_the_later_sign_counts(apiserver: FakeApiserver) -> None:
+    # a new kubelet creates its Lease only at its first renewal after registering: its status post
+    # (the Ready condition's lastHeartbeatTime) is its heartbeat until then
+    apiserver.date = "Wed, 01 May 2024 10:00:07 GMT"  # the nodes' Ready heartbeat: 10:00:00
+    apiserver.objects[LEASES] = {"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList", "items": [
+        lease_json("w2", "2024-05-01T09:58:00.000000Z"),  # older than w2's status post
+    ]}
+    api = api_for(apiserver)
+    beats = node_heartbeats(api, node_views(api), timeout=5.0)
+    assert beats["w1"].age == pytest.approx(7.0) and beats["w1"].fresh  # no Lease yet
+    assert beats["w2"].age == pytest.approx(7.0)  # the later of the two
+    apiserver.objects[LEASES]["items"] = [lease_json("w2", "2024-05-01T10:00:05.000000Z")]
+    assert node_heartbeats(api, node_views(api), timeout=5.0)["w2"].age == pytest.approx(2.0)

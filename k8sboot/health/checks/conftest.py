@@ -46,12 +46,12 @@ def node_views(kube_api: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def node_heartbeats(kube_api: Any) -> dict[str, Any]:
-    """Each kubelet's last Lease renewal, read once per run."""
+def node_heartbeats(kube_api: Any, node_views: dict[str, Any]) -> dict[str, Any]:
+    """Each kubelet's latest sign of life (Lease renewal or status post), read once per run."""
     from k8sboot.cluster_api import node_heartbeats as read_heartbeats
 
     try:
-        return read_heartbeats(kube_api)
+        return read_heartbeats(kube_api, node_views)
     except Exception as e:  # noqa: BLE001 - any client error means the same: no answer
         pytest.fail(f"the API at {kube_api.configuration.host} does not answer: {short_reason(e)}")
 

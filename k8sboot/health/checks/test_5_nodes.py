@@ -39,9 +39,10 @@ def test_node_ready(inventory_host, node_views, node_heartbeats):
     assert view.is_ready, f"node {name} is not Ready: Ready={view.ready} {view.reason}"
     # Ready stays True for up to 40 s after a kubelet stops talking to the apiserver
     beat = node_heartbeats.get(name)
-    assert beat is not None, f"node {name} is Ready but its kubelet never renewed its Lease in {NODE_LEASE_NAMESPACE}"
-    assert beat.fresh, (f"node {name} is Ready but its kubelet last renewed its Lease {beat.age:.0f}s ago "
-                        f"(every 10 s when it reaches the apiserver): it will turn Unknown")
+    assert beat is not None, f"node {name} is Ready but its kubelet never posted a heartbeat"
+    assert beat.fresh, (f"node {name} is Ready but its kubelet's last heartbeat was {beat.age:.0f}s ago (it renews "
+                        f"its Lease in {NODE_LEASE_NAMESPACE} every 10 s when it reaches the apiserver): "
+                        "it will turn Unknown")
 
 
 @pytest.mark.apiserver_lb
