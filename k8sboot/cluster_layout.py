@@ -20,6 +20,7 @@ GROUP_UNITS: dict[str, tuple[str, ...]] = {
     CONTROL_PLANE: ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
     NODES: ("containerd", "kubelet", "kube-proxy"),
 }
+KUBELET_UNIT = "kubelet"  # whether it runs tells a node to roll from one to install
 GROUP_PORTS: dict[str, dict[int, str]] = {
     ETCD: {2379: "etcd client", 2380: "etcd peer"},
     CONTROL_PLANE: {6443: "kube-apiserver", 10257: "kube-controller-manager", 10259: "kube-scheduler"},

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from k8sboot import ui
+from k8sboot.cluster_layout import KUBELET_UNIT
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
 
-# one round trip gathers every fact; the keys mirror Ansible's fact names where one exists
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
 # Shell builtins reading /proc where a command would do: every $(...) and command is a
 # process, and at 30 hosts sharing two CPUs each one is felt (~10 instead of ~25 per host).
@@ -34,7 +35,10 @@ o=missing; while read -r first second; do [ "$first" = overlay ] || [ "$second" 
 [ "$o" = missing ] && modinfo -n overlay >/dev/null 2>&1 && o=module; echo "overlay=$o"
 for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -v $c >/dev/null 2>&1 && echo "has_$c=yes" || echo "has_$c=no"; done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] && echo "has_cni=yes" || echo "has_cni=no"
-"""
+""" + (
+    # whether a node runs (nodes' phase: installed, or previewed and rolled): asked here, not in a
+    # round trip of its own per node on the way to every node's roles
+    f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n')
 
 
 def gather_facts(conn: SSHConnection) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from k8sboot import ui
 from k8sboot.binaries import components as comps
-from k8sboot.cluster_layout import NODES
+from k8sboot.cluster_layout import KUBELET_UNIT, NODES
 from k8sboot.errors import K8sbootError, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
@@ -36,7 +36,6 @@ from k8sboot.phases.rolling import unit_states, would_change
 ROLES = ["node"]
 # the node role's handlers whose restart disturbs pods (roles/node/handlers/main.yml)
 DRAINING_HANDLERS = frozenset({"restart kubelet", "restart containerd"})
-KUBELET_UNIT = "kubelet"
 # `systemctl is-active` of a unit that runs, or that systemd is (re)starting
 RUNNING_STATES = frozenset({"active", "activating", "reloading", "deactivating"})
 # a kubelet that systemd restarted this often since the roll started it is crash-looping
@@ -66,7 +65,11 @@ class NodeRoles:
         # a node runs when its kubelet is installed and systemd runs it, or keeps restarting it (a
         # build that crashes is rolled too: drained, and proven Ready again); one whose kubelet never
         # started (a first run cut short) is installed like a new one
-        states = unit_states(ctx, hosts, KUBELET_UNIT)
+        facts = ctx.learned.facts or {}
+        states = {h.name: str(facts[h.name]["kubelet_state"]) for h in hosts
+                  if facts.get(h.name, {}).get("kubelet_state")}
+        asked = [h for h in hosts if h.name not in states]  # no facts of this run (another command's)
+        states.update(unit_states(ctx, asked, KUBELET_UNIT) if asked else {})
         installed = ctx.learned.installed or {}
         live = [h for h in hosts if states[h.name] in RUNNING_STATES
                 and installed.get(h.name, {}).get(comps.KUBELET, "unknown") is not None]
