@@ -21,7 +21,7 @@ import shlex
 import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 # below this an SSH upload is as quick as a fetch's extra round trip and hashing
 MIN_SIZE = 8 * 1024 * 1024
@@ -30,8 +30,12 @@ CONNECT_TIMEOUT = 3
 # exit code of a pull that did not happen and left the host as it was: upload instead
 PULL_UNAVAILABLE = 75
 # where a host keeps files fetched ahead of the task that installs them (see stage_binaries), each
-# named by its sha256 and checked again when taken; root's, and removed by `down` with /var/lib/k8sboot
+# named by its sha256, checked when fetched; removed by `down` with /var/lib/k8sboot. A file is
+# taken unchecked only from root's 0700 dir, itself root's 0600 and no link (only root could have
+# put it there: after the fetch's check); any other is hashed again when taken
 STAGE_DIR = "/var/lib/k8sboot/stage"
+STAGE_DIR_MODE = "700"
+STAGED_MODE = "600"
 # a staged file no run took (its build was replaced before its install ran) is removed after this
 STAGE_MAX_AGE_MINUTES = 24 * 60
 
@@ -146,9 +150,10 @@ def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float, staged: str 
     A host without curl, or one that cannot connect to the controller, exits
     PULL_UNAVAILABLE having written nothing; a fetch cut short or a sha256 that
     differs fails (the caller falls back to an SSH upload either way). With
-    `staged`, a file fetched there earlier is taken instead of fetching; it is
-    checked like a fetched one (nothing on the host is trusted for being there:
-    a wrong one fails, and the caller uploads).
+    `staged`, a file fetched there earlier is taken instead of fetching: unchecked
+    from a root-only place as stage() leaves it (hashing the apiserver's 110 MB
+    again sat before its start), checked like a fetched one from anywhere else
+    (a wrong one fails, and the caller uploads).
     """
     q_tmp = shlex.quote(tmp)
     # --noproxy: a host's http_proxy would send the fetch away from the controller it must reach directly
@@ -160,10 +165,14 @@ def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float, staged: str 
         f"{{ {fetch} || {{ rc=$?; if [ $rc = 7 ] || {{ [ $rc = 28 ] && [ ! -s {q_tmp} ]; }}; "
         f"then exit {PULL_UNAVAILABLE}; fi; exit $rc; }}; }}",
     ]
-    if staged is not None:
-        q_staged = shlex.quote(staged)
-        fetch_steps = [f"if [ -f {q_staged} ]; then mv -f {q_staged} {q_tmp}; else {' && '.join(fetch_steps)}; fi"]
-    return fetch_steps + [
-        f"{{ [ \"$(sha256sum {q_tmp} | cut -d' ' -f1)\" = {shlex.quote(sha256)} ] || "
-        f"{{ echo '(k8sboot) the fetched file has the wrong sha256' >&2; false; }}; }}",
-    ]
+    check = (f"[ \"$(sha256sum {q_tmp} | cut -d' ' -f1)\" = {shlex.quote(sha256)} ] || "
+             f"{{ echo '(k8sboot) the fetched file has the wrong sha256' >&2; false; }}")
+    if staged is None:
+        return fetch_steps + [f"{{ {check}; }}"]
+    q_staged, q_dir = shlex.quote(staged), shlex.quote(str(PurePosixPath(staged).parent))
+    # stat does not follow links: a link in either place is a mismatch
+    look = shlex.quote(f"0 {STAGE_DIR_MODE} directory\n0 {STAGED_MODE} regular file")
+    take = (f"trusted=; if [ -f {q_staged} ] && [ ! -L {q_staged} ]; then "
+            f"[ \"$(stat -c '%u %a %F' -- {q_dir} {q_staged} 2>/dev/null)\" = {look} ] && trusted=1; "
+            f"mv -f {q_staged} {q_tmp}; else {' && '.join(fetch_steps)}; fi")
+    return [take, f"{{ [ -n \"$trusted\" ] || {check}; }}"]

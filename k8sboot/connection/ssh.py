@@ -24,7 +24,9 @@ from k8sboot.connection.file_offer import MIN_SIZE as MIN_PULL_SIZE
 from k8sboot.connection.file_offer import (
     PULL_UNAVAILABLE,
     STAGE_DIR,
+    STAGE_DIR_MODE,
     STAGE_MAX_AGE_MINUTES,
+    STAGED_MODE,
     FileOffer,
     pull_steps,
     staged_path,
@@ -554,10 +556,14 @@ class SSHConnection:
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         dest = staged_path(sha256)
         q_dir, q_dest = shlex.quote(STAGE_DIR), shlex.quote(dest)
+        # root's alone (pull_steps takes a file from there unchecked): a link there is not ours
+        own = (f"[ ! -L {q_dir} ] || exit {PULL_UNAVAILABLE}; mkdir -p {q_dir} && chown 0:0 {q_dir} && "
+               f"chmod {STAGE_DIR_MODE} {q_dir}")
         prune = (f"find {q_dir} -maxdepth 1 -type f -mmin +{STAGE_MAX_AGE_MINUTES} -delete 2>/dev/null; "
                  f"[ -f {q_dest} ] && exit 0")
-        fetch = put_script(dest, size, mode="600", fill=lambda tmp: pull_steps(url, tmp, sha256, limit))
-        return self.run(f"{{ {prune}; }}; {fetch}", become=True, timeout=limit)
+        fetch = put_script(dest, size, mode=STAGED_MODE, fill=lambda tmp: pull_steps(url, tmp, sha256, limit))
+        return self.run(f"{{ {own}; }} || exit {PULL_UNAVAILABLE}; {{ {prune}; }}; {fetch}", become=True,
+                        timeout=limit)
 
     def _local_address(self) -> str | None:
         t = self._transport

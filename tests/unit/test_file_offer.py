@@ -146,10 +146,11 @@ def test_a_staged_file_is_taken_without_fetching(binary: tuple[Path, str], tmp_p
 
 
 def test_a_staged_file_with_other_content_is_refused(binary: tuple[Path, str], tmp_path: Path) -> None:
-    # whatever put it there: the staged file is checked as a fetched one is, and dest stays as it was
+    # not in a root-only place (its mode is not stage()'s): checked as a fetched one is, dest stays as it was
     path, sha = binary
     staged = tmp_path / sha
     staged.write_bytes(b"\0" * path.stat().st_size)  # the right size, not the right bytes
+    staged.chmod(0o644)
     dest = tmp_path / "kubelet"
     dest.write_bytes(b"old")
     script = put_script(str(dest), path.stat().st_size,
@@ -157,3 +158,57 @@ def test_a_staged_file_with_other_content_is_refused(binary: tuple[Path, str], t
     r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode not in (0, PULL_UNAVAILABLE) and "wrong sha256" in r.stderr
     assert dest.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["kubelet"]
+
+
+def _stage_as_stage_leaves_it(tmp_path: Path, sha: str, content: bytes) -> Path:
+    stage = tmp_path / "stage"
+    stage.mkdir(mode=0o700)
+    stage.chmod(0o700)
+    staged = stage / sha
+    staged.write_bytes(content)
+    staged.chmod(0o600)
+    return staged
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the trusted place is root's")
+def test_a_file_in_roots_stage_is_taken_without_hashing_it_again(binary: tuple[Path, str], tmp_path: Path) -> None:
+    # only root can write there, and stage() checked the file when it fetched it: the take does not hash
+    # (other bytes of the right size get through here, which proves no sha256sum ran)
+    path, sha = binary
+    staged = _stage_as_stage_leaves_it(tmp_path, sha, b"\1" * path.stat().st_size)
+    dest = tmp_path / "kubelet"
+    script = put_script(str(dest), path.stat().st_size,
+                        fill=lambda tmp: pull_steps("http://127.0.0.1:9/x", tmp, sha, 30, staged=str(staged)))
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == b"\1" * path.stat().st_size and not staged.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the trusted place is root's")
+@pytest.mark.parametrize("spoil", ["dir mode", "file mode", "file is a link", "dir is a link"])
+def test_anything_else_in_the_stage_is_hashed_when_taken(binary: tuple[Path, str], tmp_path: Path,
+                                                         spoil: str) -> None:
+    path, sha = binary
+    staged = _stage_as_stage_leaves_it(tmp_path, sha, b"\1" * path.stat().st_size)
+    if spoil == "dir mode":
+        staged.parent.chmod(0o755)
+    elif spoil == "file mode":
+        staged.chmod(0o644)
+    elif spoil == "file is a link":
+        target = tmp_path / "elsewhere"
+        staged.rename(target)
+        staged.symlink_to(target)
+    else:
+        real = tmp_path / "real-stage"
+        staged.parent.rename(real)
+        staged.parent.symlink_to(real)
+    dest = tmp_path / "kubelet"
+    dest.write_bytes(b"old")
+    script = put_script(str(dest), path.stat().st_size,
+                        fill=lambda tmp: pull_steps("http://127.0.0.1:9/x", tmp, sha, 30, staged=str(staged)))
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    if spoil == "file is a link":  # not taken at all: fetched instead (from nowhere here)
+        assert r.returncode == PULL_UNAVAILABLE, r.stderr
+    else:
+        assert r.returncode not in (0, PULL_UNAVAILABLE) and "wrong sha256" in r.stderr
+    assert dest.read_bytes() == b"old"
