@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 
+from k8sboot.connection.file_digest import sha256_command
 from k8sboot.connection.ssh import STAT_SIGNATURE, SSHConnection
 from k8sboot.errors import RunError
 
@@ -25,7 +26,7 @@ def file_sha256s(conn: SSHConnection, paths: list[str], timeout: float = 120) ->
         known = shlex.quote(memo[0]) if memo else "''"
         parts.append(f"if [ -f {q} ]; then sig=$(stat -c '{STAT_SIGNATURE}' {q}) && "
                      f"if [ \"$sig\" = {known} ]; then echo \"{i} MEMO\"; "
-                     f"else echo \"{i} SIG $sig\" && echo \"{i} SUM $(sha256sum < {q})\"; fi; "
+                     f"else echo \"{i} SIG $sig\" && echo \"{i} SUM $({sha256_command(path)})\"; fi; "
                      f"else echo \"{i} MISSING\"; fi")
     r = conn.run("; ".join(parts), become=True, timeout=timeout)
     if not r.ok:
@@ -44,7 +45,7 @@ def file_sha256s(conn: SSHConnection, paths: list[str], timeout: float = 120) ->
             out[path] = conn.checksums[path][1]
         elif rest.startswith("SIG "):
             signatures[i] = rest[4:]
-        elif rest.startswith("SUM ") and i in signatures:
+        elif rest.startswith("SUM ") and i in signatures and rest[4:].strip():
             digest = rest[4:].split()[0]
             out[path] = digest
             conn.checksums[path] = (signatures[i], digest)

@@ -23,6 +23,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from k8sboot.connection.file_digest import sha256_command
+
 # below this an SSH upload is as quick as a fetch's extra round trip and hashing
 MIN_SIZE = 8 * 1024 * 1024
 # a host that cannot reach the controller says so at once (refused) or after this
@@ -165,7 +167,7 @@ def pull_steps(url: str, tmp: str, sha256: str, max_seconds: float, staged: str 
         f"{{ {fetch} || {{ rc=$?; if [ $rc = 7 ] || {{ [ $rc = 28 ] && [ ! -s {q_tmp} ]; }}; "
         f"then exit {PULL_UNAVAILABLE}; fi; exit $rc; }}; }}",
     ]
-    check = (f"[ \"$(sha256sum {q_tmp} | cut -d' ' -f1)\" = {shlex.quote(sha256)} ] || "
+    check = (f"[ \"$({sha256_command(tmp)})\" = {shlex.quote(sha256)} ] || "
              f"{{ echo '(k8sboot) the fetched file has the wrong sha256' >&2; false; }}")
     if staged is None:
         return fetch_steps + [f"{{ {check}; }}"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k8sboot.connection.file_digest import sha256_command
 from k8sboot.connection.ssh import STAT_SIGNATURE
 from k8sboot.engine.host_probes import Wants
 from k8sboot.engine.modules.base import (
@@ -37,7 +38,7 @@ def stat_command(path: str, memo: tuple[str, str] | None) -> str:
     q = shlex.quote(path)
     known = shlex.quote(memo[0]) if memo else "''"
     return (f"if [ -f {q} ]; then stat -c '%a %U %G' {q} && sig=$(stat -c '{STAT_SIGNATURE}' {q}) && "
-            f"echo \"$sig\" && if [ \"$sig\" = {known} ]; then echo MEMO; else sha256sum {q}; fi; "
+            f"echo \"$sig\" && if [ \"$sig\" = {known} ]; then echo MEMO; else {sha256_command(path)}; fi; "
             "else echo MISSING; fi")
 
 

@@ -12,6 +12,7 @@ import pytest
 from k8sboot.binaries import components as comps
 from k8sboot.binaries.manifest import read_manifest
 from k8sboot.binaries.resolve import ResolvedBinary
+from k8sboot.connection.file_digest import sha256_command
 from k8sboot.inventory.model import Inventory
 from k8sboot.plan import ClusterPlan, cluster_settings
 from k8sboot.state import ClusterState
@@ -62,13 +63,15 @@ def installed_sha256(
 ) -> dict[str, dict[str, str] | Exception]:
     """host -> {remote path: sha256} of every recorded binary it has, hashed on all hosts at once.
 
-    Hashing a control plane's 400 MB takes a second or two: in parallel, not one host after another.
+    Hashing a control plane's 400 MB takes a second or so: in parallel, not one host after another.
     """
-    paths = " ".join(shlex.quote(comps.remote_path(c)) for c in sorted(manifest))
+    # each printed as "<sha256> <path>"; one that is missing prints nothing (its check says so)
+    script = "; ".join(f"d=$({sha256_command(path)} 2>/dev/null) && printf '%s %s\\n' \"$d\" {shlex.quote(path)}"
+                       for path in (comps.remote_path(c) for c in sorted(manifest)))
 
     def digest(name: str) -> dict[str, str] | Exception:
         try:
-            out = testinfra_hosts(name).run(f"sha256sum {paths} 2>/dev/null").stdout
+            out = testinfra_hosts(name).run(script).stdout
         except Exception as e:  # noqa: BLE001 - reported by that host's check, not here
             return e
         return {p: d for d, p in (line.split(None, 1) for line in out.splitlines() if " " in line)}
