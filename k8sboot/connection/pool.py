@@ -102,19 +102,6 @@ class ConnectionPool:
         tmp.write_text(json.dumps({"address": conn.address, "files": conn.checksums}, sort_keys=True))
         tmp.replace(f)
 
-    def connect_all(self, hosts: list[Host]) -> dict[str, Exception]:
-        """Connect to every host in parallel; return the failures by host name."""
-        conns = [self.get(h) for h in hosts]
-        failures: dict[str, Exception] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(self.forks, len(conns)))) as ex:
-            futures = {ex.submit(c.connect): c for c in conns}
-            for fut, conn in futures.items():
-                try:
-                    fut.result()
-                except (UnreachableError, RunError) as e:
-                    failures[conn.name] = e
-        return failures
-
     def abort(self) -> None:
         """Cut every connection at once (Ctrl-C): commands blocked on them return."""
         conns = [*self._conns.values(), *self._bastions.values()]

@@ -10,6 +10,7 @@ from k8sboot import ui
 from k8sboot.cluster_layout import KUBELET_UNIT
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
+from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
 
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
@@ -64,11 +65,20 @@ class Connect:
 
     def run(self, ctx: RunContext) -> None:
         hosts = list(ctx.inventory.hosts.values())
-        failures = ctx.pool.connect_all(hosts)
-        if failures:
-            raise RunError("\n".join(str(e) for e in failures.values()))
+
+        def connect_and_gather(host: Host) -> dict[str, Any] | RunError:
+            # a host's facts right after its own handshake, not after the slowest host's
+            try:
+                return gather_facts(ctx.pool.get(host).connect())
+            except RunError as e:  # unreachable, or refused (auth, host key)
+                return e
+
         with ThreadPoolExecutor(max_workers=max(1, min(ctx.options.forks, len(hosts)))) as ex:
-            facts = dict(zip([h.name for h in hosts], ex.map(lambda h: gather_facts(ctx.pool.get(h)), hosts)))
+            answers = dict(zip([h.name for h in hosts], ex.map(connect_and_gather, hosts)))
+        failures = [a for a in answers.values() if isinstance(a, RunError)]
+        if failures:  # the others were only read from
+            raise RunError("\n".join(str(e) for e in failures))
+        facts = {name: a for name, a in answers.items() if not isinstance(a, RunError)}
         ctx.learned.facts = facts
         for name, f in facts.items():
             ui.info(f"  {name:<12} {f.get('distribution')} {f.get('distribution_version')} "

@@ -39,7 +39,8 @@ class StageBinaries:
             raise ValueError(f"the {group} role does not install {', '.join(unknown)}")
         self.group = group
         self.components = components
-        self.title = f"fetch {', '.join(components)}"
+        # no comma: the timings line separates phases with them (and bench_up parses it)
+        self.title = f"fetch {' + '.join(components)}"
 
     def wanted(self, ctx: RunContext) -> dict[str, list[ResolvedBinary]]:
         """host -> the group's binaries it does not run yet (a rerun stages nothing)."""

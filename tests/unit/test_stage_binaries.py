@@ -44,3 +44,4 @@ def test_what_already_runs_is_not_fetched_and_a_new_build_is():
 
 def test_the_phase_title_names_what_it_fetches():
     assert StageBinaries(CONTROL_PLANE, ("kube-apiserver",)).title == "fetch kube-apiserver"
+    assert "," not in StageBinaries(CONTROL_PLANE, ("kube-apiserver", "kube-scheduler")).title
