@@ -1,4 +1,4 @@
-"""A node's heartbeat: when its kubelet last renewed its Lease, and whether that is recent.
+"""A node's heartbeat: when its kubelet last gave a sign of life, and whether that is recent.
 
 Apart from cluster_api (which reads it) so that phases can judge heartbeats without
 importing the kubernetes client.
@@ -23,8 +23,8 @@ FRESH_HEARTBEAT_SECONDS = 20.0
 
 @dataclass(frozen=True)
 class Heartbeat:
-    renewed: str  # the Lease's renewTime as written (the kubelet's clock): tells one renewal from the next
-    age: float  # seconds from renewTime to the apiserver's clock (its Date header); < 0 when the clocks differ
+    renewed: str  # the latest sign's time (the kubelet's clock, ISO 8601): tells one sign from the next
+    age: float  # seconds from it to the apiserver's clock (its Date header); < 0 when the clocks differ
 
     @property
     def fresh(self) -> bool:

@@ -60,8 +60,8 @@ def diagnose(conn: SSHConnection, node: str, view, heartbeat: Heartbeat | None =
 
 
 class LiveNodes:
-    """Which kubelets talk to the apiserver now: a fresh Lease renewal by the apiserver's clock, or
-    one seen to change while we wait (a node whose clock runs behind costs one renewal, not a hang)."""
+    """Which kubelets talk to the apiserver now: a fresh heartbeat by the apiserver's clock, or one
+    seen to change while we wait (a node whose clock runs behind costs one renewal, not a hang)."""
 
     def __init__(self) -> None:
         self.first_seen: dict[str, str] = {}
