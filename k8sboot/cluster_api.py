@@ -161,8 +161,10 @@ def node_heartbeats(api: client.ApiClient, views: dict[str, NodeView], *,
         date = (answer.headers or {}).get("Date")
         for item in json.loads(answer.data).get("items") or []:
             renewed = (item.get("spec") or {}).get("renewTime")
-            if renewed:
+            try:
                 renewals[item["metadata"]["name"]] = datetime.fromisoformat(renewed)
+            except (TypeError, ValueError):
+                continue  # none, or not a time: that node's status post still counts
     now = _server_time(date)
     out: dict[str, Heartbeat] = {}
     for name in {*renewals, *views}:
@@ -176,7 +178,10 @@ def node_heartbeats(api: client.ApiClient, views: dict[str, NodeView], *,
 def _server_time(date_header: str | None) -> datetime:
     # the apiserver's clock is the one the lifecycle controller beside it judges by; our own
     # only when the answer has no Date (an HTTP server must send one)
-    return parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
+    try:
+        return parsedate_to_datetime(date_header) if date_header else datetime.now(UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 # The RBAC reads as the Node reads above: RbacAuthorizationV1Api's module alone took ~0.14 s of

@@ -376,3 +376,12 @@ def test_a_node_without_a_lease_lives_by_its_status_post_and_the_later_sign_coun
     assert beats["w2"].age == pytest.approx(7.0)  # the later of the two
     apiserver.objects[LEASES]["items"] = [lease_json("w2", "2024-05-01T10:00:05.000000Z")]
     assert node_heartbeats(api, node_views(api), timeout=5.0)["w2"].age == pytest.approx(2.0)
+
+
+def test_a_renewal_or_a_date_that_is_not_a_time_is_passed_over(apiserver: FakeApiserver) -> None:
+    apiserver.date = "not a date"  # then our own clock: the nodes' heartbeats (2024) are old
+    apiserver.objects[LEASES] = {"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList", "items": [
+        lease_json("w1", "yesterday"), lease_json("w2", None)]}
+    api = api_for(apiserver)
+    beats = node_heartbeats(api, node_views(api), timeout=5.0)
+    assert sorted(beats) == ["w1", "w2"] and not beats["w1"].fresh  # from their status posts
