@@ -302,7 +302,7 @@ class SSHConnection:
             raise self._lost(e) from e
 
     def _lost(self, e: BaseException | str) -> UnreachableError:
-        return UnreachableError(self.name, self.address, self.port, f"connection lost: {e}")
+        return UnreachableError(self.name, self.address, self.port, f"connection lost: {str(e) or type(e).__name__}")
 
     def run(
         self,
@@ -394,8 +394,14 @@ class SSHConnection:
             # sh, not bash: dash starts in a millisecond; commands needing bash say so
             chan = self._channel()  # connects first: that is when sudo's needs are learned
             sudo, password = self._sudo() if use_sudo else ("", b"")
-            shell = RemoteShell(chan, f"{sudo} sh" if use_sudo else "sh",
-                                self._kill_tree(use_sudo), preamble=password)
+            try:
+                shell = RemoteShell(chan, f"{sudo} sh" if use_sudo else "sh",
+                                    self._kill_tree(use_sudo), preamble=password)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                # the connection went between opening the channel and starting the shell
+                # (a host cut off mid-run): a lost host, not a failed task
+                chan.close()
+                raise self._lost(e) from e
             self._shells.append(shell)
             return shell
 
