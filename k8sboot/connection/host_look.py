@@ -64,6 +64,10 @@ UNIT_TYPES = ("service", "socket", "device", "mount", "automount", "swap", "targ
               "slice", "scope")
 
 
+def listable(unit: str) -> bool:
+    return not set(unit) & NOT_LISTABLE
+
+
 def unit_file_name(unit: str) -> str:
     """The unit file systemctl means by `unit`: without a type, a service."""
     return unit if unit.rpartition(".")[2] in UNIT_TYPES and "." in unit else f"{unit}.service"
@@ -82,15 +86,15 @@ def look_script(paths: list[str], units: list[str], nonce: str) -> str:
         quoted = " ".join(shlex.quote(u) for u in units)
         parts.append(f"echo '{nonce} units'; systemctl show -p Id,{','.join(UNIT_PROPERTIES)} -- {quoted}; "
                      f"echo \"{nonce} units $?\"")
-        listable = [u for u in units if not set(u) & NOT_LISTABLE]
-        if listable:
+        in_listing = [u for u in units if listable(u)]
+        if in_listing:
             # one process for all (is-enabled stops at the first unit without a file): the disk's
             # state, as is-enabled reads it; a unit not listed has no unit file
-            names = " ".join(shlex.quote(unit_file_name(u)) for u in listable)
+            names = " ".join(shlex.quote(unit_file_name(u)) for u in in_listing)
             parts.append(f"echo '{nonce} files'; systemctl list-unit-files --no-legend --no-pager -- {names} "
                          f"2>/dev/null; echo '{nonce} files end'")
         parts += [f"echo \"{nonce} enabled {i} $({enabled_command(u)})\"" for i, u in enumerate(units)
-                  if u not in listable]
+                  if u not in in_listing]
     parts.append("true")
     return "\n".join(parts)
 
@@ -121,7 +125,7 @@ def parse_look(stdout: str, paths: list[str], units: list[str], nonce: str) -> H
         _, _, listing = listing.partition(f"{nonce} files\n")
         states = dict(line.split()[:2] for line in listing.split("\n") if len(line.split()) >= 2)
         for i, unit in enumerate(units):
-            if not set(unit) & NOT_LISTABLE:
+            if listable(unit):
                 enabled[i] = states.get(unit_file_name(unit), "")
     else:
         tail = enabled_text
