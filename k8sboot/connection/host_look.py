@@ -23,7 +23,8 @@ UNIT_PROPERTIES = ("ActiveState", "UnitFileState", "LoadState", "NeedDaemonReloa
 
 
 class Runs(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, cmd: str, *, become: bool | None = None, timeout: float | None = None) -> CommandResult: ...
 

@@ -50,11 +50,11 @@ def run(ctx: ModuleContext, args: dict[str, Any]) -> ModuleResult:
     facts = ctx.looked_path(path)
     if facts is None:
         try:
-            facts = look_at(ctx.conn, [path], [], become=ctx.become,
-                            timeout=max(1.0, min(60.0, ctx.conn.remaining())))
+            look = look_at(ctx.conn, [path], [], become=ctx.become,
+                           timeout=max(1.0, min(60.0, ctx.conn.remaining())))
         except RunError as e:
             return ModuleResult(failed=True, msg=str(e))
-        facts = facts.paths.get(path)
+        facts = look.paths.get(path)
     if facts is None:
         # neither listed nor absent: stat could not read it (a directory above it that we may not enter)
         return ModuleResult(failed=True, msg=f"cannot stat {path}: permission denied or unreadable name")
