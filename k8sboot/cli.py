@@ -137,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "up", help="bring up the cluster: every node Ready", formatter_class=_Formatter, epilog=EPILOG,
+        # the phases as phases/sequences.py lists them (a unit test holds the two together)
         description="From an inventory to a cluster whose nodes are all Ready, in phases:\n"
-                    "  provision, binaries, connect, preflight, plan, pki, images, etcd,\n"
-                    "  control plane, rbac, nodes, wait for Ready, pod network routes.\n"
+                    "  provision, binaries, connect, preflight, roll plan, images, plan,\n"
+                    "  pod CIDRs, pki, etcd + control plane | nodes | pod routes (side by side),\n"
+                    "  roll nodes, wait for nodes Ready, summary.\n"
                     "Idempotent: a rerun changes nothing and restarts nothing; a changed template\n"
                     "restarts only the component it configures.",
     )
