@@ -83,3 +83,16 @@ def test_the_version_command_loads_none_of_the_slow_libraries():
 ])
 def test_a_command_loads_no_library_before_it_needs_it(command, not_yet):
     assert _loaded_after(f"import k8sboot.commands.{command}\n", not_yet) == []
+
+
+def test_invoke_waits_until_an_ssh_config_match_exec_needs_it():
+    # paramiko imports invoke at its own import; only `Match exec` in an ssh_config uses it
+    real = "import sys\nprint(sys.modules['invoke'].__dict__.get('__file__') is not None)\n"
+    assert _loaded_after("import k8sboot.commands.up\n", ("asyncio", "unittest")) == []
+    done = subprocess.run([sys.executable, "-c", "import k8sboot.commands.up\n" + real], capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["False"]
+    used = "import k8sboot.commands.up, paramiko.config\nassert paramiko.config.invoke.run.__name__ == 'run'\n"
+    done = subprocess.run([sys.executable, "-c", used + real], capture_output=True, text=True, timeout=120,
+                          check=True)
+    assert done.stdout.split() == ["True"]
