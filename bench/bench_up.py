@@ -5,7 +5,7 @@
 
 For each N in --hosts (default 3; host 1 = etcd + control plane + node, hosts 2..N
 nodes; wk1 logs in as `admin` with sudo, the others as root):
-  1. N fresh containers, plus one spare started alongside (not in the inventory);
+  1. N fresh containers, plus two spares started alongside (not in the inventory);
      the hand-run floor on the N hosts (`floor.sh`: everything pre-rendered, tar
      over SSH, systemctl, kubectl polling; its reset then puts the hosts back; if
      the reset fails the N hosts are booted fresh instead);
@@ -14,8 +14,10 @@ nodes; wk1 logs in as `admin` with sudo, the others as root):
   (N = 3 only: a rerun after one template change, kube-proxy's config, which
    restarts kube-proxy on every node and nothing else; the add-node run below then
    keeps that template, so it changes nothing on the existing hosts)
-  4. add one node: the spare joins the inventory as a node, `k8sboot up` again:
+  4. add one node: the first spare joins the inventory as a node, `k8sboot up` again:
      wall time, and how many of the EXISTING hosts had any `changed:` task (goal 0);
+     then the second spare with `k8sboot up --limit` (kubespray's scale.yml --limit: no
+     other host is connected to), wall time and existing hosts changed likewise;
   5. the containers destroyed before the next N (31 containers take ~3 GB).
 Then a table and the cold up's phases per N; with --json FILE the same as JSON,
 with --logs DIR every run's full output. A failed step prints the tail of its
@@ -93,10 +95,12 @@ class Result:
     template_rerun: Run | None = None
     add_node: Run | None = None
     existing_changed: list[str] | None = None  # existing hosts with a changed task on add-node
+    add_limited: Run | None = None  # the second spare, `up --limit` that host
+    existing_changed_limited: list[str] | None = None
     errors: list[str] = field(default_factory=list)  # failures outside the timed runs (lab, ...)
 
     def failed(self) -> bool:
-        runs = [self.up, self.rerun, self.add_node] + (
+        runs = [self.up, self.rerun, self.add_node, self.add_limited] + (
             [self.template_rerun] if self.hosts == 3 else []
         )
         floor_bad = FLOOR_SH.is_file() and (self.floor is None or not self.floor.ok)
@@ -226,7 +230,7 @@ def layout(hosts: list[LabHost]) -> dict[str, dict[str, Any]]:
 
 
 def container_names(n: int) -> tuple[list[str], str]:
-    return ["bench-cp1"] + [f"bench-wk{i}" for i in range(1, n)], "bench-spare"
+    return ["bench-cp1"] + [f"bench-wk{i}" for i in range(1, n)], ["bench-spare", "bench-spare2"]
 
 
 def boot(lab: ContainerLab, names: list[str]) -> tuple[list[LabHost], float]:
@@ -238,12 +242,12 @@ def boot(lab: ContainerLab, names: list[str]) -> tuple[list[LabHost], float]:
 def steps(
     lab: ContainerLab, n: int, home: Path, result: Result, timeout: float, logs: Path | None
 ) -> None:
-    names, spare_name = container_names(n)
-    # the spare boots with the others: adding it later times `up`, not a container's boot
-    everything, result.boot_s = boot(lab, names + [spare_name])
-    hosts, spare = everything[:-1], everything[-1]
+    names, spare_names = container_names(n)
+    # the spares boot with the others: adding them later times `up`, not a container's boot
+    everything, result.boot_s = boot(lab, names + spare_names)
+    hosts, spare, spare2 = everything[:-2], everything[-2], everything[-1]
     print(
-        f"  {n} + 1 clean hosts answer SSH after {result.boot_s:.1f} s (not part of any figure)",
+        f"  {n} + 2 clean hosts answer SSH after {result.boot_s:.1f} s (not part of any figure)",
         flush=True,
     )
     if FLOOR_SH.is_file():
@@ -290,11 +294,29 @@ def steps(
                 f"    existing host {h} changed: {'; '.join(result.add_node.changed_tasks[h])}",
                 flush=True,
             )
+    else:
+        return
+    existing = set(layout(hosts + [spare]))
+    inv = write_inventory(
+        home / "bench.yml",
+        CLUSTER,
+        layout(hosts + [spare, spare2]),
+        key=hosts[0].key_path,
+        binaries=BINARIES,
+    )
+    added = f"wk{n + 1}"
+    result.add_limited = up(
+        f"add one node with --limit {added}", inv, home, timeout, logs, *extra, "--limit", added
+    )
+    if result.add_limited.ok:
+        result.existing_changed_limited = sorted(
+            h for h in result.add_limited.changed_tasks if h in existing
+        )
 
 
 def bench_one(lab: ContainerLab, n: int, timeout: float, logs: Path | None) -> Result:
     result = Result(hosts=n)
-    names, spare = container_names(n)
+    names, spares = container_names(n)
     print(f"\n== {n} host(s) ==", flush=True)
     try:
         # short: the floor's ssh control sockets live in it (unix socket paths < 108 bytes)
@@ -304,7 +326,7 @@ def bench_one(lab: ContainerLab, n: int, timeout: float, logs: Path | None) -> R
         result.errors.append(f"{type(e).__name__}: {e}")
         print(f"  FAILED: {type(e).__name__}: {e}", flush=True)
     finally:
-        lab.destroy(names + [spare])  # memory: the next N needs it
+        lab.destroy(names + spares)  # memory: the next N needs it
     return result
 
 
@@ -331,6 +353,7 @@ def row(r: Result) -> dict[str, Any]:
         "rerun_s": ok(r.rerun),
         "rerun_changed": r.rerun.changed if r.rerun and r.rerun.ok else None,
         "add_node_s": ok(r.add_node),
+        "add_limited_s": ok(r.add_limited),
         "existing_hosts_changed_on_add": len(r.existing_changed)
         if r.existing_changed is not None
         else None,
@@ -345,6 +368,7 @@ COLUMNS = [
     ("up/floor", "up_over_floor"),
     ("rerun s", "rerun_s"),
     ("add-node s", "add_node_s"),
+    ("add --limit s", "add_limited_s"),
     ("existing hosts changed on add", "existing_hosts_changed_on_add"),
 ]
 
@@ -400,7 +424,7 @@ def main() -> int:
         for n in args.hosts:
             results.append(bench_one(lab, n, args.timeout, args.logs))
     finally:
-        every = {c for n in args.hosts for c in container_names(n)[0]} | {container_names(1)[1]}
+        every = {c for n in args.hosts for c in container_names(n)[0]} | set(container_names(1)[1])
         lab.destroy(sorted(every))
     total = time.monotonic() - started
 
@@ -416,6 +440,11 @@ def main() -> int:
             print(
                 f"N={r.hosts}: add-node changed {r.add_node.changed} task(s) in all; existing hosts with "
                 f"changes: {', '.join(r.existing_changed or []) or 'none'}"
+            )
+        if r.add_limited and r.add_limited.ok:
+            print(
+                f"N={r.hosts}: add-node --limit changed {r.add_limited.changed} task(s) in all; existing "
+                f"hosts with changes: {', '.join(r.existing_changed_limited or []) or 'none'}"
             )
     print(f"benchmark wall time {total:.0f} s on {os.cpu_count()} CPU(s)")
     if args.json:

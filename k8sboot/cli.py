@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "restarts only the component it configures.",
     )
     _inventory_arg(p)
+    p.add_argument("-l", "--limit", metavar="HOSTS",
+                   help="work on these nodes alone (comma-separated hosts or groups), as kubespray's "
+                        "scale.yml --limit: add a node to a running cluster without looking at the others. "
+                        "Only hosts of the nodes group that are neither etcd nor control plane; the "
+                        "cluster must have been brought up before")
     _play_args(p)
     _connection_args(p)
     _roll_args(p)

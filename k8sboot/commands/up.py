@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from pathlib import Path
 
 from k8sboot import ui
-from k8sboot.commands.context import build_context
-from k8sboot.errors import K8sbootError
+from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
+from k8sboot.commands.context import build_context, limit_hosts
+from k8sboot.errors import InputError, K8sbootError
 from k8sboot.inventory.model import Inventory
 from k8sboot.phases.base import Phase, RunContext, run_phases
 from k8sboot.phases.sequences import up_phases
@@ -22,6 +24,27 @@ def roll_options(args: argparse.Namespace, inventory: Inventory) -> RollOptions:
                        force_drain=getattr(args, "force_drain", defaults.force_drain),
                        drain_timeout=getattr(args, "drain_timeout", defaults.drain_timeout),
                        ready_timeout=float(ready))
+
+
+def limited_nodes(inventory: Inventory, limit: str | None, admin_kubeconfig: Path) -> frozenset[str] | None:
+    """`--limit`'s hosts, refused before any host is touched unless each is a node alone in a
+    cluster `up` made before: etcd and the control plane change only with every host in view."""
+    if not limit:
+        return None
+    hosts = limit_hosts(inventory, limit)
+    where = str(inventory.path)
+    for host in hosts:
+        if not host.in_group(NODES):
+            raise InputError(f"--limit: {host.name} is not in the {NODES} group; --limit works on nodes",
+                             file=where)
+        other = [g for g in (ETCD, CONTROL_PLANE) if host.in_group(g)]
+        if other:
+            raise InputError(f"--limit: {host.name} is in {' and '.join(other)}: those change only in a "
+                             "full `up` (without --limit)", file=where)
+    if not admin_kubeconfig.exists():
+        raise InputError(f"--limit adds nodes to a running cluster, and {inventory.name} has not been brought "
+                         "up yet: run `k8sboot up` without --limit first", file=where)
+    return frozenset(h.name for h in hosts)
 
 
 def run_and_report(phases: list[Phase], ctx: RunContext, started: float) -> tuple[K8sbootError | None, float]:
@@ -57,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
         # kubernetes client takes ~0.4 s to import: it loads while the first phases wait on SSH
         threading.Thread(target=lambda: __import__("k8sboot.cluster_api"), daemon=True).start()
     command = build_context(args)
+    limit = limited_nodes(command.inventory, getattr(args, "limit", None), command.state.admin_kubeconfig)
     options = command.run_options(check=args.check, diff=args.diff, forks=args.forks)
     ctx = RunContext(command, command.pool(), options, ui.Reporter(verbose=args.verbose, diff=args.diff),
-                     roll=roll_options(args, command.inventory))
+                     roll=roll_options(args, command.inventory), limit=limit)
     failed, total = run_and_report(up_phases(), ctx, started)
     if failed:
         raise failed

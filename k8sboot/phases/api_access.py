@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from k8sboot import ui
 from k8sboot.api_retry import call_api
+from k8sboot.cluster_layout import CONTROL_PLANE
 from k8sboot.phases.base import RunContext
 
 
@@ -11,6 +12,8 @@ class ApiAccess:
     title = "rbac"
 
     def run(self, ctx: RunContext) -> None:
+        if not ctx.hosts_in(CONTROL_PLANE):
+            return  # up --limit on nodes: the control plane's settings are a full run's business
         if ctx.options.check:
             ui.info("  (check mode: the API is not changed)")
             return

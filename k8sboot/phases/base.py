@@ -40,6 +40,18 @@ class RunContext:
     made_plan: ClusterPlan | None = None  # set by the "plan" phase
     result: PlayResult = field(default_factory=PlayResult)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    # `up --limit`: the only hosts worked on (nodes joining or converging in a running cluster);
+    # the plan still covers every host, as each host's config names the others
+    limit: frozenset[str] | None = None
+
+    def hosts_in(self, group: str) -> list[Host]:
+        """The group's hosts this run works on (all of them without --limit)."""
+        return self.targets(self.inventory.hosts_in(group))
+
+    def targets(self, hosts: list[Host] | None = None) -> list[Host]:
+        """Of these hosts (default: the inventory's), those this run works on."""
+        hosts = list(self.inventory.hosts.values()) if hosts is None else hosts
+        return hosts if self.limit is None else [h for h in hosts if h.name in self.limit]
 
     @property
     def plan(self) -> ClusterPlan:

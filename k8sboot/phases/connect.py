@@ -64,7 +64,7 @@ class Connect:
     title = "connect"
 
     def run(self, ctx: RunContext) -> None:
-        hosts = list(ctx.inventory.hosts.values())
+        hosts = ctx.targets()
 
         def connect_and_gather(host: Host) -> dict[str, Any] | RunError:
             # a host's facts right after its own handshake, not after the slowest host's

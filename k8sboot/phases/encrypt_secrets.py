@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 
 from k8sboot import ui
+from k8sboot.cluster_layout import CONTROL_PLANE
 from k8sboot.errors import RunError
 from k8sboot.phases.base import RunContext
 from k8sboot.pki.encryption import FILE_NAME
@@ -29,6 +30,8 @@ class EncryptSecrets:
     def run(self, ctx: RunContext) -> None:
         if ctx.options.check or not hardening_settings(ctx.plan.settings)["encrypt_secrets"]:
             return
+        if not ctx.hosts_in(CONTROL_PLANE):
+            return  # up --limit on nodes: the apiservers (which encrypt) are not in this run
         config = ctx.state.pki_dir / FILE_NAME
         digest = hashlib.sha256(config.read_bytes()).hexdigest()
         marker = ctx.state.root / MARKER

@@ -102,6 +102,8 @@ class EtcdMembers:
     def run(self, ctx: RunContext) -> None:
         plan = ctx.plan
         hosts = ctx.inventory.hosts_in(ETCD)
+        if not ctx.hosts_in(ETCD):
+            return  # up --limit without etcd hosts: etcd is not this run's business
         with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as ex:
             data = dict(zip([h.name for h in hosts], ex.map(lambda h: has_member_data(ctx, h), hosts)))
         running = [h for h in hosts if data[h.name]]

@@ -57,7 +57,7 @@ class NodeRoles:
     title = "nodes"
 
     def run(self, ctx: RunContext) -> None:
-        hosts = ctx.inventory.hosts_in(NODES)
+        hosts = ctx.hosts_in(NODES)
         vars_for_host = ctx.plan.vars_for_host
         if ctx.options.check or not hosts:
             run_play(ctx, self.title, hosts, ROLES, vars_for_host)
@@ -92,7 +92,7 @@ class RollNodes:
         api = ctx.api()
         from k8sboot import node_drain
 
-        hosts = [h for h in ctx.inventory.hosts_in(NODES) if h.name in changes]
+        hosts = [h for h in ctx.hosts_in(NODES) if h.name in changes]
         try:
             left_cordoned = set(node_drain.cordoned_by_k8sboot(api))
         except Exception as e:  # noqa: BLE001 - any client error: the API does not answer

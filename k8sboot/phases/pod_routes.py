@@ -21,4 +21,4 @@ class PodRoutes:
     title = "pod network routes"
 
     def run(self, ctx: RunContext) -> None:
-        run_play(ctx, self.title, ctx.inventory.hosts_in(NODES), ["pod_routes"], ctx.plan.vars_for_host)
+        run_play(ctx, self.title, ctx.hosts_in(NODES), ["pod_routes"], ctx.plan.vars_for_host)

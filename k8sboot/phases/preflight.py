@@ -85,7 +85,7 @@ class Preflight:
         settings = cluster_settings(ctx.inventory)
         lb_port = int(settings["apiserver_lb_port"]) if uses_apiserver_lb(ctx.inventory, settings) else None
         report = []
-        for host in ctx.inventory.hosts.values():
+        for host in ctx.targets():
             for p in check_host(host, facts[host.name], lb_port):
                 report.append(f"{host.name} ({host.address}): {p}")
         if report:

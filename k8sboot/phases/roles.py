@@ -17,7 +17,9 @@ class RolePhase:
     rolling_unit: str | None = None
 
     def run(self, ctx: RunContext) -> None:
-        hosts = ctx.inventory.hosts_in(self.group)
+        hosts = ctx.hosts_in(self.group)
+        if not hosts:
+            return  # up --limit without this group's hosts
         if self.rolling_unit:
             run_rolling(ctx, self.title, hosts, self.roles, ctx.plan.vars_for_host, self.rolling_unit)
         else:

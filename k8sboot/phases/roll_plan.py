@@ -58,9 +58,9 @@ class PlanRoll:
     def run(self, ctx: RunContext) -> None:
         inv = ctx.inventory
         binaries = ctx.learned.binaries or {}
-        installed = installed_binaries(ctx, list(inv.hosts.values()))
+        installed = installed_binaries(ctx, ctx.targets())
         ctx.learned.installed = installed
-        stages = [(stage, [h.name for h in inv.hosts_in(group)], cs) for stage, group, cs in STAGES]
+        stages = [(stage, [h.name for h in ctx.hosts_in(group)], cs) for stage, group, cs in STAGES]
         wanted = {c: Wanted(b.sha256, b.version) for c, b in binaries.items()}
         plan = build_roll_plan(stages, installed, wanted, known_versions(ctx.state))
         ctx.learned.roll = plan

@@ -47,7 +47,7 @@ class StageBinaries:
         binaries = Learned.need(ctx.learned.binaries, "the checked binaries", "binaries")
         installed = Learned.need(ctx.learned.installed, "the installed binaries", "roll plan")
         out: dict[str, list[ResolvedBinary]] = {}
-        for host in ctx.inventory.hosts_in(self.group):
+        for host in ctx.hosts_in(self.group):
             on_host = installed.get(host.name, {})
             missing = [binaries[c] for c in self.components
                        if c in binaries and on_host.get(c) != binaries[c].sha256]
@@ -73,7 +73,7 @@ class StageBinaries:
                 staged.append(binary.component)
             return f"{host.name}: {', '.join(staged)} ({time.monotonic() - started:.1f}s)"
 
-        hosts = [h for h in ctx.inventory.hosts_in(self.group) if h.name in wanted]
+        hosts = [h for h in ctx.hosts_in(self.group) if h.name in wanted]
         with ThreadPoolExecutor(max_workers=len(hosts)) as ex:
             for line in ex.map(stage, hosts):
                 ui.info(f"  {line}")

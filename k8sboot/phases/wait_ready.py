@@ -106,7 +106,7 @@ class WaitReady:
 
         timeout = float(ctx.inventory.vars.get("ready_timeout") or ctx.inventory.cluster.get("ready_timeout", 300))
         api = ctx.api()
-        wanted = {h.node_name: h for h in ctx.inventory.hosts_in(NODES)}
+        wanted = {h.node_name: h for h in ctx.hosts_in(NODES)}  # up --limit: its nodes alone
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         last = ""

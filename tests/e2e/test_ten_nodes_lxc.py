@@ -1,6 +1,7 @@
 """Ten hosts from nothing with the lxc provider (1 control plane + 9 nodes): all Ready,
-a rerun changes nothing, an eleventh node joins without any change on the other ten,
-and down leaves no container, bridge or state behind. Its own cluster ("ten") on its
+a rerun changes nothing, an eleventh node joins without any change on the other ten, a
+twelfth joins with `--limit` without the others even being connected to, and down leaves
+no container, bridge or state behind. Its own cluster ("ten") on its
 own network, so it shares nothing with the other tests.
 """
 
@@ -55,6 +56,11 @@ def changed_hosts(output: str) -> set[str]:
     return set(re.findall(r"^(?:\d\d:\d\d:\d\d )?changed: \[([^\]]+)\]", output, re.MULTILINE))
 
 
+def connected(output: str) -> set[str]:
+    """The hosts the connect phase reached: one facts line each ("  n12   debian 12 x86_64 ...")."""
+    return set(re.findall(r"^\s+(n\d\d)\s+debian ", output, re.MULTILINE))
+
+
 def test_ten_containers_become_ready_then_an_eleventh_changes_only_itself(tmp_path: Path) -> None:
     home = tmp_path / "home"
     inventory = write(tmp_path / "ten.yml", 10)
@@ -83,6 +89,18 @@ def test_ten_containers_become_ready_then_an_eleventh_changes_only_itself(tmp_pa
         assert changed_hosts(grown.stdout) == {"n11"}, grown.stdout[-5000:]
         assert transfers(grown.stdout) == (2, 0), grown.stdout[-3000:]
         assert ready(home, inventory) == {f"n{i:02d}": "True" for i in range(1, 12)}
+
+        # a twelfth with --limit (kubespray's scale.yml --limit): no other host is even connected to
+        inventory = write(inventory, 12)
+        limited = k8sboot("up", "-i", str(inventory), "--limit", "n12", home=home, timeout=600)
+        assert limited.returncode == 0, limited.stdout[-5000:] + limited.stderr[-5000:]
+        assert connected(limited.stdout) == {"n12"}, limited.stdout[-5000:]
+        assert set(recap(limited.stdout)) == {"n12"} and changed_hosts(limited.stdout) == {"n12"}, \
+            limited.stdout[-5000:]
+        assert ready(home, inventory) == {f"n{i:02d}": "True" for i in range(1, 13)}
+        refused = k8sboot("up", "-i", str(inventory), "--limit", "n01", home=home)
+        assert refused.returncode == 2 and "n01 is in etcd and control_plane" in refused.stderr, \
+            refused.stdout[-2000:] + refused.stderr[-2000:]
     finally:
         down = k8sboot("down", "--yes", "-i", str(inventory), home=home, timeout=600)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]

@@ -479,7 +479,8 @@ def test_the_pod_routes_phase_gives_each_node_the_plans_vars_alone(monkeypatch: 
         given.update({h.name: vars_for(h) for h in hosts})
 
     monkeypatch.setattr(phase, "run_play", run_play)
-    ctx = SimpleNamespace(options=SimpleNamespace(check=False), inventory=plan.inventory, plan=plan)
+    ctx = SimpleNamespace(options=SimpleNamespace(check=False), inventory=plan.inventory, plan=plan,
+                          hosts_in=plan.inventory.hosts_in)
     phase.PodRoutes().run(ctx)  # type: ignore[arg-type]
     assert set(given) == {h.name for h in plan.inventory.hosts_in(layout.NODES)}
     for host in plan.nodes:

@@ -43,7 +43,7 @@ def test_running_kubelets_are_previewed_the_others_installed(monkeypatch, facts_
         facts["w3"] = {"kubelet_state": "activating"}  # crash-looping: rolled too
     installed = {n: {comps.KUBELET: "abc"} for n in ("w1", "w2", "w3")}
     ctx = SimpleNamespace(
-        inventory=SimpleNamespace(hosts_in=lambda group: hosts),
+        hosts_in=lambda group: hosts,
         plan=SimpleNamespace(vars_for_host=lambda h: {}),
         options=SimpleNamespace(check=False),
         learned=SimpleNamespace(facts=facts, installed=installed, node_changes=None),

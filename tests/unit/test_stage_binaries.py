@@ -19,7 +19,7 @@ BINARIES = {c: ResolvedBinary(c, Path(f"/b/{c}"), f"{c}-sha", "v1.20.2", "dir:/b
 def wanted(installed: dict[str, dict[str, str | None]]) -> dict[str, list[str]]:
     hosts = [SimpleNamespace(name=n) for n in installed]
     ctx = SimpleNamespace(learned=Learned(binaries=BINARIES, installed=installed),
-                          inventory=SimpleNamespace(hosts_in=lambda group: hosts if group == CONTROL_PLANE else []))
+                          hosts_in=lambda group: hosts if group == CONTROL_PLANE else [])
     phase = StageBinaries(CONTROL_PLANE, ("kube-apiserver", "kube-controller-manager", "kube-scheduler"))
     return {h: [b.component for b in bs] for h, bs in phase.wanted(ctx).items()}  # type: ignore[arg-type]
 
