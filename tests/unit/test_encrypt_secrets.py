@@ -68,7 +68,8 @@ def run_phase_with(tmp_path, monkeypatch: pytest.MonkeyPatch, etcd_created: bool
     core = FakeCore([("kube-system", "token-a")], {})
     patch_core(monkeypatch, core)
     ctx = SimpleNamespace(options=SimpleNamespace(check=False), plan=plan_of(THREE), state=state,
-                          learned=Learned(etcd_created=etcd_created), api=lambda: object())
+                          learned=Learned(etcd_created=etcd_created), api=lambda: object(),
+                          hosts_in=lambda group: [object()])  # a full run: the control plane included
     encrypt_secrets.EncryptSecrets().run(ctx)  # type: ignore[arg-type]
     assert state.read_json(state.root / encrypt_secrets.MARKER, {})["config_sha256"]  # done for this config
     return core.replaced
