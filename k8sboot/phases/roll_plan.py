@@ -56,7 +56,6 @@ class PlanRoll:
     title = "roll plan"
 
     def run(self, ctx: RunContext) -> None:
-        inv = ctx.inventory
         binaries = ctx.learned.binaries or {}
         installed = installed_binaries(ctx, ctx.targets())
         ctx.learned.installed = installed
