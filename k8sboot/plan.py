@@ -24,7 +24,7 @@ from k8sboot.booleans import parse_bool
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host, Inventory
 from k8sboot.pki import PkiSpec, files_for_host, remote_mode
-from k8sboot.pki.distribution import file_unit
+from k8sboot.pki.distribution import CLUSTER_IDENTITY, file_unit
 from k8sboot.pki.spec import ControlPlane, EtcdMember, Node
 
 CONTAINER_VIRT = {"lxc", "lxc-libvirt", "docker", "podman", "systemd-nspawn", "openvz", "container-other", "wsl"}
@@ -101,6 +101,32 @@ def _nth_ip(cidr: str, n: int, what: str) -> str:
     except ValueError as e:
         raise InputError(f"cluster.{what}: {cidr!r} is not a CIDR ({e})") from e
     return str(net[n])
+
+
+def remote_dirs(host: Host) -> dict[str, str]:
+    """Where configs and certificates go on this host: the layout's, unless the inventory moves them."""
+    return {key: str(host.vars.get(key) or default) for key, default in layout.REMOTE_DIR_VARS.items()}
+
+
+def moved(dest: str, dirs: dict[str, str]) -> str:
+    """A layout path as it is on a host whose inventory moves its pki/config directories."""
+    for default, key in ((layout.K8S_PKI_DIR, "k8s_pki_dir"), (layout.ETCD_PKI_DIR, "etcd_pki_dir"),
+                         (layout.K8S_CONFIG_DIR, "k8s_config_dir")):
+        if dest.startswith(default + "/"):
+            return dirs[key].rstrip("/") + dest[len(default):]
+    return dest
+
+
+def identity_files(host: Host, pki_dir: Path) -> dict[str, Path]:
+    """Remote path -> local file of the files this host's cluster is known by (its CAs, keys).
+
+    Known before a plan is made (they depend on the host's groups and dirs alone),
+    so `connect` can read them with the facts and `preflight` compare them.
+    """
+    dirs = remote_dirs(host)
+    groups = [g for g in layout.ROLE_GROUPS if host.in_group(g)]
+    return {moved(dest, dirs): src for dest, src in files_for_host(groups, host.name, pki_dir=pki_dir).items()
+            if str(src.relative_to(pki_dir)) in CLUSTER_IDENTITY}
 
 
 @dataclass
@@ -205,8 +231,7 @@ class ClusterPlan:
         )
 
     def remote_dirs(self, host: Host) -> dict[str, str]:
-        """Where configs and certificates go on this host: the layout's, unless the inventory moves them."""
-        return {key: str(host.vars.get(key) or default) for key, default in layout.REMOTE_DIR_VARS.items()}
+        return remote_dirs(host)
 
     def pki_files(self, host: Host) -> dict[str, list[dict[str, str]]]:
         """Per role group, the certificate files this host receives: [{src, dest, mode}].
@@ -218,15 +243,6 @@ class ClusterPlan:
         vars the units are rendered with, so moving one moves both.
         """
         dirs = self.remote_dirs(host)
-        moves = [(layout.K8S_PKI_DIR, dirs["k8s_pki_dir"]), (layout.ETCD_PKI_DIR, dirs["etcd_pki_dir"]),
-                 (layout.K8S_CONFIG_DIR, dirs["k8s_config_dir"])]
-
-        def moved(dest: str) -> str:
-            for default, actual in moves:
-                if dest.startswith(default + "/"):
-                    return actual.rstrip("/") + dest[len(default):]
-            return dest
-
         out: dict[str, list[dict[str, str]]] = {}
         for group in layout.ROLE_GROUPS:
             if not host.in_group(group):
@@ -235,7 +251,7 @@ class ClusterPlan:
             files = files_for_host([group], host.name, host.node_name, self.etcd_name(host), self.pki_dir)
             out[group] = []
             for dest, src in sorted(files.items()):
-                entry = {"src": str(src), "dest": moved(dest), "mode": format(remote_mode(dest), "04o")}
+                entry = {"src": str(src), "dest": moved(dest, dirs), "mode": format(remote_mode(dest), "04o")}
                 out.setdefault(file_unit(dest) or group, []).append(entry)
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +13,7 @@ from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
+from k8sboot.plan import identity_files
 
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
 # Shell builtins reading /proc where a command would do: every $(...) and command is a
@@ -42,11 +44,26 @@ for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -
     f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n')
 
 
-def gather_facts(conn: SSHConnection) -> dict[str, Any]:
-    r = conn.run(FACTS_SCRIPT, become=True)
+# "<sha256>  <path>": sha256sum's line for a file it read (one whose name needs no escaping)
+_SUM_LINE = re.compile(r"([0-9a-f]{64})  (/.*)")
+
+
+def identity_script(paths: list[str]) -> str:
+    """sha256sum of those of these files that exist (one process, whatever their number)."""
+    if not paths:
+        return ""
+    return f"sha256sum -- {' '.join(shlex.quote(p) for p in paths)} 2>/dev/null || :\n"
+
+
+def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None) -> dict[str, Any]:
+    """The facts, and in `identity_sha256` {path: sha256} of those identity_paths that exist."""
+    r = conn.run(FACTS_SCRIPT + identity_script(identity_paths or []), become=True)
     facts: dict[str, Any] = {}
+    sums: dict[str, str] = {}
     for line in r.stdout.splitlines():
-        if "=" in line:
+        if m := _SUM_LINE.fullmatch(line):
+            sums[m.group(2)] = m.group(1)
+        elif "=" in line:
             k, v = line.split("=", 1)
             facts[k] = v.strip()
     listening: dict[int, str] = {}
@@ -55,6 +72,7 @@ def gather_facts(conn: SSHConnection) -> dict[str, Any]:
         if port.isdigit():
             listening[int(port)] = proc
     facts["listening"] = listening
+    facts["identity_sha256"] = sums
     if conn.needs_sudo:
         facts["sudo_ok"] = conn.run("true", become=True).ok
     return facts
@@ -69,7 +87,8 @@ class Connect:
         def connect_and_gather(host: Host) -> dict[str, Any] | RunError:
             # a host's facts right after its own handshake, not after the slowest host's
             try:
-                return gather_facts(ctx.pool.get(host).connect())
+                mine = sorted(identity_files(host, ctx.state.pki_dir))  # compared by preflight
+                return gather_facts(ctx.pool.get(host).connect(), mine)
             except RunError as e:  # unreachable, or refused (auth, host key)
                 return e
 

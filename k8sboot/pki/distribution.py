@@ -57,6 +57,13 @@ _K = L.K8S_PKI
 _E = L.ETCD_PKI
 
 
+# The files a cluster is known by: one replaced on a running cluster breaks it (no certificate
+# verifies against another CA, no service-account token against another key, and no Secret in
+# etcd decrypts with another encryption key). Local names, relative to the PKI directory.
+CLUSTER_IDENTITY = frozenset({f"{L.CA}.crt", f"{L.ETCD_CA}.crt", f"{L.FRONT_PROXY_CA}.crt", "sa.pub",
+                              ENCRYPTION_CONFIG})
+
+
 def _pair(remote_stem: str, local_stem: str) -> dict[str, str]:
     return {f"{remote_stem}.crt": f"{local_stem}.crt", f"{remote_stem}.key": f"{local_stem}.key"}
 

@@ -8,6 +8,7 @@ last ones change one template and put it back.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -77,6 +78,34 @@ def test_private_keys_are_0600_on_the_hosts(cluster: Cluster):
                                           "/etc/kubernetes/*.kubeconfig")
     assert code == 0, out
     assert out.strip() and all(line.startswith("600 ") for line in out.strip().splitlines()), out
+
+
+def test_up_from_another_state_directory_is_refused_and_touches_nothing(cluster: Cluster, tmp_path):
+    # a lost ~/.k8sboot, or another K8SBOOT_HOME: a new CA and encryption key would replace the
+    # cluster's, and every certificate, token and Secret in etcd would stop working
+    before = cluster.all_start_times()
+    ca_before = ssh(cluster.hosts["wk1"], "sha256sum /etc/kubernetes/pki/ca.crt")[1]
+    r = k8sboot("up", "-i", str(cluster.inventory), home=tmp_path / "fresh")
+    assert r.returncode == 1, r.stdout[-2000:]
+    assert "preflight failed, nothing was installed" in r.stderr
+    for name in ("cp1", "wk1", "wk2"):  # wk1 through sudo: its files read as root
+        assert f"{name} ({cluster.hosts[name].address}): /etc/kubernetes/pki/ca.crt is another cluster's" \
+            in r.stderr, r.stderr
+    assert "cp1 (" in r.stderr and "/etc/kubernetes/pki/encryption-config.yaml is another" in r.stderr
+    assert "K8SBOOT_HOME" in r.stderr and "Traceback" not in r.stderr
+
+    # the right state but a lost encryption key: only that file is named
+    copy = tmp_path / "copy"
+    shutil.copytree(cluster.home / "clusters", copy / "clusters")
+    (copy / "clusters" / "e2e" / "pki" / "encryption-config.yaml").unlink()
+    r = k8sboot("up", "-i", str(cluster.inventory), home=copy)
+    assert r.returncode == 1
+    problems = [ln for ln in r.stderr.splitlines() if "is another cluster's" in ln]
+    assert len(problems) == 1 and "cp1" in problems[0] and "encryption-config.yaml" in problems[0], r.stderr
+    assert not (copy / "clusters" / "e2e" / "pki" / "encryption-config.yaml").exists()  # none made either
+
+    assert ssh(cluster.hosts["wk1"], "sha256sum /etc/kubernetes/pki/ca.crt")[1] == ca_before
+    assert cluster.all_start_times() == before
 
 
 def test_a_rerun_changes_nothing_and_restarts_nothing(cluster: Cluster):
