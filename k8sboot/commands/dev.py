@@ -30,7 +30,9 @@ from k8sboot.binaries.components import components_for_groups
 from k8sboot.binaries.manifest import read_dev_binaries, write_dev_binaries
 from k8sboot.binaries.source_tree import tree_fingerprint
 from k8sboot.commands.context import build_context
+from k8sboot.context import CommandContext
 from k8sboot.errors import InputError
+from k8sboot.state_lock import cluster_lock
 
 DEV_BIN_DIR = "dev-bin"  # under the cluster's state directory
 FINGERPRINT_FILE = "dev-source.json"
@@ -52,10 +54,16 @@ def wanted_components(asked: list[str] | None, inventory_groups: set[str]) -> li
 
 
 def run(args: argparse.Namespace) -> int:
-    from k8sboot.commands import up
-
     started = time.monotonic()
     command = build_context(args)
+    # the whole loop, not only its `up`: the dev builds recorded below are that run's binaries
+    with cluster_lock(command.state, command.inventory.name):
+        return _build_and_roll(args, command, started)
+
+
+def _build_and_roll(args: argparse.Namespace, command: CommandContext, started: float) -> int:
+    from k8sboot.commands import up
+
     state = command.state.ensure()
     if args.reset:
         dropped = sorted(read_dev_binaries(state))

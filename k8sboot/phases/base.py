@@ -20,6 +20,7 @@ from k8sboot.errors import Interrupted, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.learned import Learned
 from k8sboot.plan import ClusterPlan
+from k8sboot.state_lock import cluster_lock
 from k8sboot.ui import Reporter
 from k8sboot.upgrade.options import RollOptions
 
@@ -103,15 +104,17 @@ def run_phase(phase: Phase, ctx: RunContext) -> None:
 def run_phases(phases: list[Phase], ctx: RunContext) -> None:
     """The one phase loop of every command: titles, timings, Ctrl-C, connections closed at the end.
 
+    One run at a time per cluster (state_lock): a second is refused before its first phase.
     Ctrl-C cancels the run: no new task starts, the connections are cut under
     the commands in flight (on the hosts their deadlines stop them), and the
     error says which hosts were in the middle of which task. Every shipped
     phase is idempotent, so rerunning the command converges.
     """
     try:
-        for phase in phases:
-            ui.console.print(f"[bold cyan]▶ {escape(phase.title)}[/]")
-            run_phase(phase, ctx)
+        with cluster_lock(ctx.state, ctx.inventory.name):
+            for phase in phases:
+                ui.console.print(f"[bold cyan]▶ {escape(phase.title)}[/]")
+                run_phase(phase, ctx)
     except KeyboardInterrupt:
         in_flight = ctx.options.control.cancel()
         ctx.pool.abort()

@@ -8,12 +8,15 @@ last ones change one template and put it back.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from k8sboot.state import ClusterState
+from k8sboot.state_lock import cluster_lock
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import k8sboot, kubectl, ssh
 from tests.e2e.test_engine_on_hosts import recap
@@ -105,6 +108,17 @@ def test_up_from_another_state_directory_is_refused_and_touches_nothing(cluster:
     assert not (copy / "clusters" / "e2e" / "pki" / "encryption-config.yaml").exists()  # none made either
 
     assert ssh(cluster.hosts["wk1"], "sha256sum /etc/kubernetes/pki/ca.crt")[1] == ca_before
+    assert cluster.all_start_times() == before
+
+
+def test_a_second_run_on_a_busy_cluster_is_refused(cluster: Cluster):
+    state = ClusterState.for_cluster("e2e", str(cluster.home / "clusters" / "e2e"))
+    before = cluster.all_start_times()
+    with cluster_lock(state, "e2e"):  # this test process is "the other run"
+        r = cluster.up()
+        assert r.returncode == 1, r.stdout[-2000:]
+        assert f"cluster e2e is busy: pid {os.getpid()}" in r.stderr, r.stderr
+        assert "▶ connect" not in r.stdout  # refused before any phase
     assert cluster.all_start_times() == before
 
 

@@ -27,7 +27,7 @@ class LocalShell:
     needs_sudo = False
 
     def run(self, script: str, become: bool = False) -> Ran:
-        r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=False)
         return Ran(r.stdout, r.returncode == 0)
 
 
