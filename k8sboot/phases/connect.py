@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from k8sboot import ui
-from k8sboot.cluster_layout import KUBELET_UNIT
+from k8sboot.cluster_layout import ETCD, KUBELET_UNIT
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
-from k8sboot.plan import identity_files
+from k8sboot.plan import identity_files, remote_dirs
 
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
 # Shell builtins reading /proc where a command would do: every $(...) and command is a
@@ -55,9 +55,17 @@ def identity_script(paths: list[str]) -> str:
     return f"sha256sum -- {' '.join(shlex.quote(p) for p in paths)} 2>/dev/null || :\n"
 
 
-def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None) -> dict[str, Any]:
-    """The facts, and in `identity_sha256` {path: sha256} of those identity_paths that exist."""
-    r = conn.run(FACTS_SCRIPT + identity_script(identity_paths or []), become=True)
+def member_data_script(data_dir: str) -> str:
+    """Whether an etcd host's data dir holds a member (it ran before): the etcd phase's first question."""
+    member = shlex.quote(data_dir.rstrip("/") + "/member")
+    return f'[ -d {member} ] && echo "etcd_member_data=yes" || echo "etcd_member_data=no"\n'
+
+
+def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None, extra: str = "") -> dict[str, Any]:
+    """The facts, and in `identity_sha256` {path: sha256} of those identity_paths that exist.
+
+    extra: more lines of `key=value` facts for this host (asked in the same round trip)."""
+    r = conn.run(FACTS_SCRIPT + identity_script(identity_paths or []) + extra, become=True)
     facts: dict[str, Any] = {}
     sums: dict[str, str] = {}
     for line in r.stdout.splitlines():
@@ -88,7 +96,8 @@ class Connect:
             # a host's facts right after its own handshake, not after the slowest host's
             try:
                 mine = sorted(identity_files(host, ctx.state.pki_dir))  # compared by preflight
-                return gather_facts(ctx.pool.get(host).connect(), mine)
+                etcd = member_data_script(remote_dirs(host)["etcd_data_dir"]) if host.in_group(ETCD) else ""
+                return gather_facts(ctx.pool.get(host).connect(), mine, etcd)
             except RunError as e:  # unreachable, or refused (auth, host key)
                 return e
 

@@ -104,8 +104,13 @@ class EtcdMembers:
         hosts = ctx.inventory.hosts_in(ETCD)
         if not ctx.hosts_in(ETCD):
             return  # up --limit without etcd hosts: etcd is not this run's business
-        with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as ex:
-            data = dict(zip([h.name for h in hosts], ex.map(lambda h: has_member_data(ctx, h), hosts)))
+        # asked with the facts at connect; a round trip each where this run has none (another command's)
+        facts = ctx.learned.facts or {}
+        data = {h.name: facts[h.name]["etcd_member_data"] == "yes" for h in hosts
+                if facts.get(h.name, {}).get("etcd_member_data")}
+        asked = [h for h in hosts if h.name not in data]
+        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as ex:
+            data.update(zip([h.name for h in asked], ex.map(lambda h: has_member_data(ctx, h), asked)))
         running = [h for h in hosts if data[h.name]]
         joining = [h for h in hosts if not data[h.name]] if running else []
         if running:

@@ -5,30 +5,13 @@ lines); the lab test runs `up` with a second state directory against a live clus
 """
 
 import hashlib
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from k8sboot.inventory.model import Host
 from k8sboot.phases.connect import gather_facts
 from k8sboot.phases.preflight import foreign_files
 from k8sboot.plan import identity_files
-
-
-@dataclass
-class Ran:
-    stdout: str
-    ok: bool = True
-
-
-class LocalShell:
-    """Runs the script with this machine's sh: what a host does with it, minus SSH."""
-
-    needs_sudo = False
-
-    def run(self, script: str, become: bool = False) -> Ran:
-        r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=False)
-        return Ran(r.stdout, r.returncode == 0)
+from tests.unit.local_shell import LocalShell
 
 
 def host(groups=("etcd", "control_plane", "nodes"), **vars_) -> Host:
