@@ -11,7 +11,6 @@ settings live in a file they never read again).
 
 from __future__ import annotations
 
-import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,6 +22,7 @@ from k8sboot.etcd.client import EtcdClient, EtcdError, Member, MemberStatus, quo
 from k8sboot.etcd.report import QuorumReport, quorum_report
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext, run_play
+from k8sboot.phases.connect import member_data_script
 from k8sboot.phases.rolling import run_rolling
 from k8sboot.plan import ClusterPlan
 
@@ -32,11 +32,10 @@ ROLES = ["etcd"]
 def has_member_data(ctx: RunContext, host: Host) -> bool:
     """Whether this host's etcd data dir holds a member (it ran before): one command."""
     data_dir = ctx.plan.remote_dirs(host)["etcd_data_dir"]
-    r = ctx.pool.get(host).run(f"test -d {shlex.quote(data_dir.rstrip('/') + '/member')} && echo yes || echo no",
-                               become=True, timeout=30)
+    r = ctx.pool.get(host).run(member_data_script(data_dir), become=True, timeout=30)
     if not r.ok:
         raise RunError(f"{host.name}: cannot look at its etcd data dir {data_dir}: {r.stderr_tail(3)}")
-    return r.stdout.strip() == "yes"
+    return "etcd_member_data=yes" in r.stdout.splitlines()
 
 
 def initial_cluster(members: list[Member], joining: Host, plan: ClusterPlan) -> str:
