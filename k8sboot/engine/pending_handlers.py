@@ -6,6 +6,8 @@ a memory the next run finds the config up to date, notifies nothing, and the
 service keeps running the old config for ever. Ansible has the same hole
 (`--force-handlers` only helps within one run); this closes it: the next run
 of the same role on the same host starts with those handlers notified.
+The runner writes a task's handlers here before the task runs, so a run that
+dies without any chance to clean up (SIGKILL) owes them too.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ failed / skipped, counted per host.
 One failure model: whatever goes wrong inside a task (a module's exception,
 a command past its deadline, a lost connection) is that task failing on that
 host, with its message; nothing escapes to end the run without a recap.
-Handlers notified but not run (a later task failed) are remembered and run
-on the next run (pending_handlers.py).
+Handlers notified but not run (a later task failed, the run was killed) are
+remembered and run on the next run (pending_handlers.py); they are written
+down before the task that notifies them runs, so even a SIGKILL loses none.
 """
 
 from __future__ import annotations
@@ -174,11 +175,13 @@ class Runner:
         variables.update(self.vars_for_host(host))
         variables.update(self._magic_vars(host))
         # per role: handlers notified and not yet run, starting with those an earlier run owed
-        pending = self.options.pending
+        pending = self.options.pending if not self.options.check else None
         notified: dict[str, set[str]] = {r.name: set() for r in play.roles}
-        if pending is not None and not self.options.check:
+        if pending is not None:
             for role_name, names in pending.get(host.name, list(notified)).items():
                 notified[role_name] |= names
+        # what the record holds for this host: always a superset of `notified`
+        owed = {r: set(names) for r, names in notified.items()}
         failure: Failure | None = None
         try:
             for role in play.roles:
@@ -193,7 +196,10 @@ class Runner:
                         failure = self._run_handlers(conn, host, play, variables, notified, stats)
                         if failure:
                             break
+                        self._settle_owed(pending, host, notified, owed)
                         continue
+                    if pending is not None and task.notify:
+                        self._owe_ahead(pending, host, role.name, task, variables, owed)
                     outcome = self._run_task(conn, host, role, task, variables, probes=probes)
                     stats.add(outcome)
                     self.reporter.task_done(host.name, role.name, task, outcome)
@@ -212,11 +218,32 @@ class Runner:
             stats.unreachable += 1
             failure = Failure(host.name, "connection", str(e), unreachable=True)
         finally:
-            if pending is not None and not self.options.check:
-                pending.record(host.name, notified)
+            self._settle_owed(pending, host, notified, owed)
         stats.seconds = time.monotonic() - started
         self.reporter.host_done(host.name, stats)
         return stats, failure
+
+    def _owe_ahead(self, pending: PendingHandlers, host: Host, role: str, task: Task,
+                   variables: dict[str, Any], owed: dict[str, set[str]]) -> None:
+        """Record a task's handlers as owed before it runs, not after: a run killed (SIGKILL, a lost
+        controller) between the task's change on the host and its handler would otherwise leave the
+        change in place and the restart forgotten, and the next run would find nothing to do.
+        A task that then changes nothing leaves a restart owed only if the run dies before its
+        handlers are settled; one needless restart after a killed run is the price."""
+        ahead = set(task.notify) - owed[role]
+        if ahead and self._selected(task) and self._may_run(task, variables):
+            owed[role] |= ahead
+            pending.record(host.name, {role: owed[role]})
+
+    @staticmethod
+    def _settle_owed(pending: PendingHandlers | None, host: Host, notified: dict[str, set[str]],
+                     owed: dict[str, set[str]]) -> None:
+        """The record back to what is truly owed: handlers notified and not yet run."""
+        if pending is None or owed == notified:
+            return
+        pending.record(host.name, notified)
+        owed.clear()
+        owed.update({r: set(names) for r, names in notified.items()})
 
     def _previews(self, task: Task) -> bool:
         """The task runs in check mode: whatever it reports, it changed nothing."""

@@ -139,6 +139,52 @@ def test_a_restart_owed_by_a_failed_run_happens_on_the_next_run(tmp_path, engine
         assert ssh(h, "cat /etc/k8sboot-owed/restarts")[1].split() == ["restarted"]
 
 
+def test_a_restart_owed_by_a_killed_run_happens_on_the_next_run(tmp_path, engine_inventory, lab_hosts):
+    # SIGKILL runs no clean-up: the restart must have been written down before the config changed
+    for h in both(lab_hosts):
+        ssh(h, "rm -rf /etc/k8sboot-killed")
+    write_role(tmp_path, "killed", [
+        {"name": "Write the config", "ansible.builtin.copy":
+            {"content": "v1\n", "dest": "/etc/k8sboot-killed/conf", "mode": "0644"},
+         "notify": "restart it"},
+        {"name": "A later step", "ansible.builtin.shell": "{{ later }}"},
+    ], handlers=[
+        {"name": "restart it", "ansible.builtin.shell": "echo restarted >> /etc/k8sboot-killed/restarts"},
+    ])
+    env = {**os.environ, "K8SBOOT_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "k8sboot", "run", "killed", "-i", str(engine_inventory),
+                             "--roles-path", str(tmp_path / "roles"), "-e", "later='sleep 295'"],
+                            cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # both hosts past the change, inside the later step
+            if all(ssh(h, "pgrep -f 'sleep 29[5]'")[0] == 0 for h in both(lab_hosts)):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the later step never started")
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for h in both(lab_hosts):
+        ssh(h, "pgrep -f 'sleep 29[5]' | xargs -r kill")  # the test's own command, orphaned by the kill
+        assert ssh(h, "cat /etc/k8sboot-killed/conf")[1].strip() == "v1"
+        assert ssh(h, "test -e /etc/k8sboot-killed/restarts")[0] != 0
+    # the config is up to date: only the record of the killed run says the restart is owed
+    fixed = run_role(tmp_path, engine_inventory, "killed", "-e", "later=/bin/true")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    for h in both(lab_hosts):
+        assert ssh(h, "cat /etc/k8sboot-killed/restarts")[1].split() == ["restarted"], h.name
+    again = run_role(tmp_path, engine_inventory, "killed", "-e", "later=/bin/true")
+    assert again.returncode == 0
+    for h in both(lab_hosts):
+        assert ssh(h, "cat /etc/k8sboot-killed/restarts")[1].split() == ["restarted"], h.name
+
+
 def test_values_reach_the_shell_only_as_quoted_words(tmp_path, engine_inventory, lab_hosts):
     for h in both(lab_hosts):
         ssh(h, "rm -f /tmp/k8sboot-pwned*")

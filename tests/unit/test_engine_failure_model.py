@@ -214,3 +214,38 @@ def test_a_binary_that_changes_after_it_was_checked_is_not_uploaded(tmp_path):
     result, _ = play(roles, "r", {"h": conn})
     assert "changed since it was checked" in result.failures[0].msg
     assert not any(c.startswith("put") for c in conn.commands)
+
+
+def test_handlers_are_owed_before_the_task_that_notifies_them_runs(tmp_path):
+    # a SIGKILL between the change on the host and the handler runs no `finally`: the record must
+    # already name the restart when the changing task starts
+    roles = tmp_path / "roles"
+    write_role(roles, "r", [
+        {"name": "config", "ansible.builtin.copy": {"content": "a", "dest": "/etc/c"}, "notify": "restart"},
+        {"name": "flush", "ansible.builtin.meta": "flush_handlers"},
+        {"name": "skipped", "ansible.builtin.copy": {"content": "b", "dest": "/etc/d"}, "notify": "other",
+         "when": "false"},
+    ], handlers=[{"name": "restart", "ansible.builtin.command": "systemctl restart thing"},
+                 {"name": "other", "ansible.builtin.command": "systemctl restart other"}])
+    path = tmp_path / "pending.json"
+    seen: list[dict[str, set[str]]] = []
+
+    class Watching(FakeHost):
+        def run(self, cmd, *a, **kw):  # what the record owed when each command reached the host
+            seen.append(PendingHandlers(path).get("h", ["r"]))
+            return super().run(cmd, *a, **kw)
+
+        def put(self, dest, *a, **kw):
+            seen.append(PendingHandlers(path).get("h", ["r"]))
+            return super().put(dest, *a, **kw)
+
+    host = Watching("h")
+    result, _ = play(roles, "r", {"h": host}, RunOptions(pending=PendingHandlers(path)))
+    assert result.ok
+    writes = [i for i, c in enumerate(host.commands) if c.startswith("put")]  # the look ahead reads only
+    assert writes and all(seen[i] == {"r": {"restart"}} for i in writes), (host.commands, seen)
+    assert seen[host.commands.index("systemctl restart thing")] == {"r": {"restart"}}
+    # settled once the handler ran; a task whose `when` is false owes nothing
+    assert PendingHandlers(path).get("h", ["r"]) == {}
+    assert all("other" not in owed.get("r", set()) for owed in seen)
+    assert "systemctl restart other" not in host.commands
