@@ -72,3 +72,54 @@ class PendingHandlers:
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(self.path)
+
+
+class HostHandlers:
+    """One host's handlers through a play: notified, carried over from an earlier run, and the record.
+
+    The record is kept ahead of the host: a task's handlers are written down as owed
+    before the task runs (`ahead`), so a run killed between the change on the host and
+    the handler (SIGKILL, a lost controller: no `finally` runs) still owes the restart.
+    A handler an earlier run owes is notified where the run reaches a task that notifies
+    it (`reach`), not at the first flush: it flushes where it would have then, after the
+    tasks that install what it restarts (a kubelet restart owed since the kubelet's
+    certificates must wait for the kubelet's unit file).
+    """
+
+    def __init__(self, store: PendingHandlers | None, host: str, roles: list[str]):
+        self.store = store
+        self.host = host
+        self.notified: dict[str, set[str]] = {r: set() for r in roles}
+        self.carried: dict[str, set[str]] = {r: set() for r in roles}
+        if store is not None:
+            for role, names in store.get(host, roles).items():
+                self.carried[role] |= names
+        self._recorded = self._owed()
+
+    def _owed(self) -> dict[str, set[str]]:
+        return {r: self.notified[r] | self.carried[r] for r in self.notified}
+
+    def reach(self, role: str, notify: list[str]) -> None:
+        """The run is at a task notifying `notify`: what an earlier run owes of it is notified now."""
+        due = self.carried[role] & set(notify)
+        self.notified[role] |= due
+        self.carried[role] -= due
+
+    def ahead(self, role: str, notify: list[str]) -> None:
+        """The task about to run may notify these: owe them until they are settled."""
+        if self.store is not None and not set(notify) <= self._recorded[role]:
+            self._recorded[role] |= set(notify)
+            self.store.record(self.host, {role: self._recorded[role]})
+
+    def carry_the_rest(self) -> None:
+        """The end of the play: owed handlers no task of this run notifies run now."""
+        for role, names in self.carried.items():
+            self.notified[role] |= names
+            names.clear()
+
+    def settle(self) -> None:
+        """The record back to what is truly owed: handlers notified or carried, and not yet run."""
+        owed = self._owed()
+        if self.store is not None and owed != self._recorded:
+            self.store.record(self.host, owed)
+            self._recorded = owed

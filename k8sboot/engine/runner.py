@@ -30,7 +30,7 @@ from k8sboot.engine.control import RunControl
 from k8sboot.engine.forks import DEFAULT_FORKS
 from k8sboot.engine.host_probes import HostProbes, Wants
 from k8sboot.engine.modules import MODULES, ModuleContext, ModuleResult
-from k8sboot.engine.pending_handlers import PendingHandlers
+from k8sboot.engine.pending_handlers import HostHandlers, PendingHandlers
 from k8sboot.engine.results import (
     CHANGED,
     FAILED,
@@ -174,14 +174,10 @@ class Runner:
             variables.update(role.defaults)
         variables.update(self.vars_for_host(host))
         variables.update(self._magic_vars(host))
-        # per role: handlers notified and not yet run, starting with those an earlier run owed
-        pending = self.options.pending if not self.options.check else None
-        notified: dict[str, set[str]] = {r.name: set() for r in play.roles}
-        if pending is not None:
-            for role_name, names in pending.get(host.name, list(notified)).items():
-                notified[role_name] |= names
-        # what the record holds for this host: always a superset of `notified`
-        owed = {r: set(names) for r, names in notified.items()}
+        # per role: handlers notified and not yet run, those an earlier run owes, and their record
+        handlers = HostHandlers(self.options.pending if not self.options.check else None,
+                                host.name, [r.name for r in play.roles])
+        notified = handlers.notified
         failure: Failure | None = None
         try:
             for role in play.roles:
@@ -196,10 +192,12 @@ class Runner:
                         failure = self._run_handlers(conn, host, play, variables, notified, stats)
                         if failure:
                             break
-                        self._settle_owed(pending, host, notified, owed)
+                        handlers.settle()
                         continue
-                    if pending is not None and task.notify:
-                        self._owe_ahead(pending, host, role.name, task, variables, owed)
+                    if task.notify:
+                        handlers.reach(role.name, task.notify)
+                        if self._selected(task) and self._may_run(task, variables):
+                            handlers.ahead(role.name, task.notify)
                     outcome = self._run_task(conn, host, role, task, variables, probes=probes)
                     stats.add(outcome)
                     self.reporter.task_done(host.name, role.name, task, outcome)
@@ -213,37 +211,16 @@ class Runner:
                 if failure:
                     break
             if not failure:
+                handlers.carry_the_rest()
                 failure = self._run_handlers(conn, host, play, variables, notified, stats)
         except UnreachableError as e:
             stats.unreachable += 1
             failure = Failure(host.name, "connection", str(e), unreachable=True)
         finally:
-            self._settle_owed(pending, host, notified, owed)
+            handlers.settle()
         stats.seconds = time.monotonic() - started
         self.reporter.host_done(host.name, stats)
         return stats, failure
-
-    def _owe_ahead(self, pending: PendingHandlers, host: Host, role: str, task: Task,
-                   variables: dict[str, Any], owed: dict[str, set[str]]) -> None:
-        """Record a task's handlers as owed before it runs, not after: a run killed (SIGKILL, a lost
-        controller) between the task's change on the host and its handler would otherwise leave the
-        change in place and the restart forgotten, and the next run would find nothing to do.
-        A task that then changes nothing leaves a restart owed only if the run dies before its
-        handlers are settled; one needless restart after a killed run is the price."""
-        ahead = set(task.notify) - owed[role]
-        if ahead and self._selected(task) and self._may_run(task, variables):
-            owed[role] |= ahead
-            pending.record(host.name, {role: owed[role]})
-
-    @staticmethod
-    def _settle_owed(pending: PendingHandlers | None, host: Host, notified: dict[str, set[str]],
-                     owed: dict[str, set[str]]) -> None:
-        """The record back to what is truly owed: handlers notified and not yet run."""
-        if pending is None or owed == notified:
-            return
-        pending.record(host.name, notified)
-        owed.clear()
-        owed.update({r: set(names) for r, names in notified.items()})
 
     def _previews(self, task: Task) -> bool:
         """The task runs in check mode: whatever it reports, it changed nothing."""

@@ -25,7 +25,7 @@ from k8sboot.engine.runner import CENSORED, RunOptions
 from k8sboot.engine.tasks import parse_task
 from k8sboot.errors import InputError
 from k8sboot.paths import ROLES_DIR
-from tests.unit.fake_host import FakeHost, Recorder, run_play
+from tests.unit.fake_host import FakeFile, FakeHost, Recorder, run_play
 
 
 def write_role(root: Path, name: str, tasks: list[dict], handlers: list[dict] | None = None) -> None:
@@ -249,3 +249,27 @@ def test_handlers_are_owed_before_the_task_that_notifies_them_runs(tmp_path):
     assert PendingHandlers(path).get("h", ["r"]) == {}
     assert all("other" not in owed.get("r", set()) for owed in seen)
     assert "systemctl restart other" not in host.commands
+
+
+def test_an_owed_handler_runs_where_its_task_is_reached_not_at_the_first_flush(tmp_path):
+    # the earlier run owed `restart b` (say, the kubelet's: its certificates changed); its unit is
+    # installed after the role's first flush, so restarting it there fails with "unit not found"
+    roles = tmp_path / "roles"
+    write_role(roles, "r", [
+        {"name": "config a", "ansible.builtin.copy": {"content": "a", "dest": "/etc/a"}, "notify": "restart a"},
+        {"name": "flush a", "ansible.builtin.meta": "flush_handlers"},
+        {"name": "install b", "ansible.builtin.command": "install-b", "changed_when": False},
+        {"name": "config b", "ansible.builtin.copy": {"content": "b", "dest": "/etc/b"}, "notify": "restart b"},
+        {"name": "flush b", "ansible.builtin.meta": "flush_handlers"},
+    ], handlers=[{"name": "restart a", "ansible.builtin.command": "restart-a"},
+                 {"name": "restart b", "ansible.builtin.command": "restart-b"},
+                 {"name": "restart gone", "ansible.builtin.command": "restart-gone"}])
+    path = tmp_path / "pending.json"
+    PendingHandlers(path).record("h", {"r": {"restart b", "restart gone"}})
+    host = FakeHost("h", files={"/etc/a": FakeFile(b"a"), "/etc/b": FakeFile(b"b")})
+    result, _ = play(roles, "r", {"h": host}, RunOptions(pending=PendingHandlers(path)))
+    assert result.ok
+    ran = [c for c in host.commands if c in ("install-b", "restart-a", "restart-b", "restart-gone")]
+    # nothing changed, restart a is not owed; restart gone has no task left to notify it: at the end
+    assert ran == ["install-b", "restart-b", "restart-gone"]
+    assert PendingHandlers(path).get("h", ["r"]) == {}
