@@ -209,6 +209,8 @@ def restore(args: argparse.Namespace) -> int:
     snapshot_file = Path(args.file).expanduser().resolve()
     if not snapshot_file.is_file():
         raise InputError("no such snapshot file", file=str(snapshot_file))
+    if snapshot_file.stat().st_size == 0:  # here, not after the control plane was stopped
+        raise InputError("the snapshot file is empty", file=str(snapshot_file))
     if not confirmed(args, "`etcd restore` replaces every etcd member's data and restarts the control plane",
                      f"Stop the control plane and replace etcd's data on every member with {snapshot_file}?"):
         return 0

@@ -7,17 +7,16 @@ modules to list, and physical hosts may have things built in.
 
 from __future__ import annotations
 
-import hashlib
 import platform
-from pathlib import Path
 from typing import Any
 
 from k8sboot.cluster_layout import GROUP_PORTS, NODES
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
+from k8sboot.phases.cluster_identity import FOREIGN_HINT, foreign_report
 from k8sboot.phases.learned import Learned
-from k8sboot.plan import cluster_settings, identity_files, uses_apiserver_lb
+from k8sboot.plan import cluster_settings, uses_apiserver_lb
 
 SUPPORTED_OS = {"debian", "ubuntu"}
 OUR_PROCESSES = {"etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "kube-proxy",
@@ -79,32 +78,6 @@ def check_host(host: Host, facts: dict[str, Any], apiserver_lb_port: int | None 
     return problems
 
 
-def foreign_files(host: Host, on_host: dict[str, str], pki_dir: Path) -> list[str]:
-    """The identity files (CAs, keys) this host holds that are not this state's, one line each.
-
-    on_host: {remote path: sha256} of those that exist there. Replacing one would break
-    the cluster that made it, so `up` stops instead; a file absent here (a fresh state
-    directory) counts as different: `pki` would make a new one.
-    """
-    problems = []
-    for remote, local in sorted(identity_files(host, pki_dir).items()):
-        there = on_host.get(remote)
-        if there is None:
-            continue
-        here = hashlib.sha256(local.read_bytes()).hexdigest() if local.is_file() else None
-        if here != there:
-            problems.append(f"{remote} is another cluster's (sha256 {there[:12]}; "
-                            + (f"this state's {local} is {here[:12]})" if here else f"this state has no {local})"))
-    return problems
-
-
-FOREIGN_HINT = (
-    "\nThese hosts hold another cluster's certificate authority or keys: replacing them would "
-    "break that cluster (its certificates, service-account tokens and the Secrets encrypted in "
-    "etcd). Run with the state directory that brought them up (K8SBOOT_HOME, or ~/.k8sboot), "
-    "or take them down with that state first (`k8sboot down`).")
-
-
 class Preflight:
     title = "preflight"
 
@@ -112,12 +85,10 @@ class Preflight:
         facts = Learned.need(ctx.learned.facts, "the hosts' facts", "connect")
         settings = cluster_settings(ctx.inventory)
         lb_port = int(settings["apiserver_lb_port"]) if uses_apiserver_lb(ctx.inventory, settings) else None
-        report, foreign = [], False
-        for host in ctx.targets():
-            mine = foreign_files(host, facts[host.name].get("identity_sha256", {}), ctx.state.pki_dir)
-            foreign = foreign or bool(mine)
-            for p in check_host(host, facts[host.name], lb_port) + mine:
-                report.append(f"{host.name} ({host.address}): {p}")
+        foreign = foreign_report(ctx)
+        report = [f"{host.name} ({host.address}): {p}" for host in ctx.targets()
+                  for p in check_host(host, facts[host.name], lb_port)]
+        report += foreign
         if report:
             raise RunError("preflight failed, nothing was installed:\n  " + "\n  ".join(report)
                            + (FOREIGN_HINT if foreign else ""))

@@ -15,6 +15,7 @@ from k8sboot.inventory.model import Host
 from k8sboot.phases.api_access import ApiAccess
 from k8sboot.phases.base import Phase
 from k8sboot.phases.binaries import ResolveBinaries
+from k8sboot.phases.cluster_identity import CheckClusterIdentity
 from k8sboot.phases.connect import Connect
 from k8sboot.phases.encrypt_secrets import EncryptSecrets
 from k8sboot.phases.etcd_members import EtcdMembers, RemoveEtcdMember
@@ -88,7 +89,9 @@ def certs_renew_phases(renewing_pki: Phase) -> list[Phase]:
 
 def etcd_restore_phases(snapshot: Path) -> list[Phase]:
     return [
-        ResolveBinaries(), Connect(), Images(), MakePlan(),  # the plan: names, URLs, dirs per host
+        ResolveBinaries(), Connect(),
+        CheckClusterIdentity(),                           # this state's CAs and keys on the hosts: before any stop
+        Images(), MakePlan(),                             # the plan: names, URLs, dirs per host
         StopControlPlane(),                               # nothing writes while etcd is replaced
         RestoreEtcd(snapshot),                            # every member from the snapshot; quorum
         RolePhase("control plane", ["control_plane"], CONTROL_PLANE),  # started again, apiserver ready

@@ -107,6 +107,18 @@ def test_up_from_another_state_directory_is_refused_and_touches_nothing(cluster:
     assert len(problems) == 1 and "cp1" in problems[0] and "encryption-config.yaml" in problems[0], r.stderr
     assert not (copy / "clusters" / "e2e" / "pki" / "encryption-config.yaml").exists()  # none made either
 
+    # `etcd restore` runs no preflight: it checks the same before it stops the control plane
+    snapshot = tmp_path / "any.db"
+    snapshot.write_bytes(b"")
+    r = k8sboot("etcd", "restore", str(snapshot), "--yes", "-i", str(cluster.inventory), home=copy)
+    assert r.returncode == 2 and "the snapshot file is empty" in r.stderr, r.stderr  # before any host
+    snapshot.write_bytes(b"never read: the check comes first")
+    r = k8sboot("etcd", "restore", str(snapshot), "--yes", "-i", str(cluster.inventory), home=copy)
+    assert r.returncode == 1, r.stdout[-2000:]
+    problems = [ln for ln in r.stderr.splitlines() if "is another cluster's" in ln]
+    assert len(problems) == 1 and "cp1" in problems[0] and "encryption-config.yaml" in problems[0], r.stderr
+    assert "▶ stop the control plane" not in r.stdout and "Traceback" not in r.stderr
+
     assert ssh(cluster.hosts["wk1"], "sha256sum /etc/kubernetes/pki/ca.crt")[1] == ca_before
     assert cluster.all_start_times() == before
 

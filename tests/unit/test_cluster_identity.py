@@ -9,7 +9,7 @@ from pathlib import Path
 
 from k8sboot.inventory.model import Host
 from k8sboot.phases.connect import gather_facts
-from k8sboot.phases.preflight import foreign_files
+from k8sboot.phases.cluster_identity import foreign_files
 from k8sboot.plan import identity_files
 from tests.unit.local_shell import LocalShell
 
