@@ -88,6 +88,7 @@ def ensure_authority(
         cert = create_ca(common_name, key, now, validity)
         store.save(key_path, private_pem(key), private=True)
         store.save(crt_path, cert_pem(cert), private=False)
+        store.result.not_after[stem] = (cert.not_valid_after_utc, True)
         return Authority(cert, key)
     if not crt_path.exists() or not key_path.exists():
         missing = crt_path if not crt_path.exists() else key_path
@@ -100,6 +101,7 @@ def ensure_authority(
     _check_usable(cert, key, str(crt_path))
     store.keep(key_path, private=True)
     store.keep(crt_path, private=False)
+    store.result.not_after[stem] = (cert.not_valid_after_utc, True)
     if cert.not_valid_after_utc - now < renew_before:
         store.warn(
             f"{crt_path} expires {cert.not_valid_after_utc:%Y-%m-%d}; leaf certificates are "

@@ -60,9 +60,11 @@ def ensure_leaf(
             reason = reissue_reason(current, key.public_key(), profile, ca.cert, now, renew_before)
     if reason is None:
         store.keep(crt_path, private=False)
+        store.result.not_after[profile.stem] = (current.not_valid_after_utc, False)
         return LeafFiles(crt_path.read_bytes(), key_pem)
 
     cert = issue_leaf(profile, key.public_key(), ca.cert, ca.key, now, validity)
     data = cert_pem(cert)
     store.save(crt_path, data, private=False, reason=reason)
+    store.result.not_after[profile.stem] = (cert.not_valid_after_utc, False)
     return LeafFiles(data, key_pem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 
@@ -13,6 +14,13 @@ class PkiResult:
     reused: list[Path] = field(default_factory=list)  # left exactly as they were
     reasons: dict[Path, str] = field(default_factory=dict)  # why each reissued file changed
     warnings: list[str] = field(default_factory=list)
+    # stem -> (notAfter, is a CA) of every certificate the PKI holds after the run
+    not_after: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
+
+    def expiring(self, within: timedelta, now: datetime) -> list[tuple[str, bool]]:
+        """(stem, is a CA) of the certificates expired or ending within `within`, CAs first."""
+        return sorted(((stem, ca) for stem, (end, ca) in self.not_after.items() if end - now <= within),
+                      key=lambda sc: (not sc[1], sc[0]))
 
     @property
     def changed(self) -> list[Path]:

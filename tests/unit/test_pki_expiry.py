@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -181,3 +182,20 @@ def test_temporary_files_and_a_missing_dir_are_ignored(own_pki: Path, tmp_path: 
 ])
 def test_residual_time(seconds: int | None, text: str) -> None:
     assert residual(seconds) == text
+
+
+def test_ensure_pki_reports_what_ends_soon_from_the_certificates_it_read(own_pki: Path) -> None:
+    # `up` warns from this rather than reading the directory again
+    now = datetime.now(UTC)
+    reissue(own_pki, L.APISERVER, now, timedelta(days=10))
+    seven = dataclasses.replace(SPEC, renew_before=timedelta(days=7))  # 10 days left: kept
+    result = ensure_pki(seven, own_pki, now=now)
+    assert [cert_name(s, ca=ca) for s, ca in result.expiring(timedelta(days=30), now)] == ["apiserver"]
+    assert result.expiring(timedelta(days=9), now) == []
+    assert len(result.not_after) == len(leaf_profiles(SPEC)) + 3  # every leaf, and the three CAs
+    # with the default 30 days it is re-issued, and nothing is left to warn about
+    assert ensure_pki(SPEC, own_pki, now=now).expiring(timedelta(days=30), now) == []
+    # a CA near its end comes first
+    late = now + timedelta(days=3650 - 5)
+    names = [cert_name(s, ca=ca) for s, ca in ensure_pki(SPEC, own_pki, now=late).expiring(timedelta(days=30), late)]
+    assert names[:2] == ["ca", "etcd-ca"], names
