@@ -9,11 +9,13 @@ from typing import Any
 
 from k8sboot import ui
 from k8sboot.cluster_layout import ETCD, KUBELET_UNIT
+from k8sboot.connection.digests import read_sha256s, sha256s_script
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
 from k8sboot.phases.base import RunContext
 from k8sboot.plan import identity_files, remote_dirs
+from k8sboot.upgrade.stages import host_binary_paths
 
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
 # Shell builtins reading /proc where a command would do: every $(...) and command is a
@@ -44,6 +46,9 @@ for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -
     f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n')
 
 
+# the lines of the binaries' checksums (connection/digests.py) among the facts
+BINARY_TAG = "binary_sha256 "
+
 # "<sha256>  <path>": sha256sum's line for a file it read (one whose name needs no escaping)
 _SUM_LINE = re.compile(r"([0-9a-f]{64})  (/.*)")
 
@@ -61,14 +66,20 @@ def member_data_script(data_dir: str) -> str:
     return f'[ -d {member} ] && echo "etcd_member_data=yes" || echo "etcd_member_data=no"\n'
 
 
-def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None, extra: str = "") -> dict[str, Any]:
+def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None, extra: str = "",
+                 binary_paths: list[str] | None = None) -> dict[str, Any]:
     """The facts, and in `identity_sha256` {path: sha256} of those identity_paths that exist.
 
-    extra: more lines of `key=value` facts for this host (asked in the same round trip)."""
-    r = conn.run(FACTS_SCRIPT + identity_script(identity_paths or []) + extra, become=True)
+    extra: more lines of `key=value` facts for this host (asked in the same round trip).
+    binary_paths: in `binary_sha256` {path: sha256 or None} (the roll plan's question)."""
+    binaries = binary_paths or []
+    r = conn.run(FACTS_SCRIPT + identity_script(identity_paths or []) + extra
+                 + sha256s_script(conn, binaries, BINARY_TAG), become=True)
     facts: dict[str, Any] = {}
     sums: dict[str, str] = {}
     for line in r.stdout.splitlines():
+        if line.startswith(BINARY_TAG):
+            continue
         if m := _SUM_LINE.fullmatch(line):
             sums[m.group(2)] = m.group(1)
         elif "=" in line:
@@ -81,6 +92,11 @@ def gather_facts(conn: SSHConnection, identity_paths: list[str] | None = None, e
             listening[int(port)] = proc
     facts["listening"] = listening
     facts["identity_sha256"] = sums
+    if binaries and r.ok:
+        try:
+            facts["binary_sha256"] = read_sha256s(conn, binaries, r.stdout, BINARY_TAG)
+        except RunError:
+            pass  # the roll plan asks again, in a command of its own, and reports what fails
     if conn.needs_sudo:
         facts["sudo_ok"] = conn.run("true", become=True).ok
     return facts
@@ -97,7 +113,7 @@ class Connect:
             try:
                 mine = sorted(identity_files(host, ctx.state.pki_dir))  # compared by preflight
                 etcd = member_data_script(remote_dirs(host)["etcd_data_dir"]) if host.in_group(ETCD) else ""
-                return gather_facts(ctx.pool.get(host).connect(), mine, etcd)
+                return gather_facts(ctx.pool.get(host).connect(), mine, etcd, host_binary_paths(host))
             except RunError as e:  # unreachable, or refused (auth, host key)
                 return e
 

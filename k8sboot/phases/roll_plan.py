@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from k8sboot import ui
 from k8sboot.binaries import components as comps
 from k8sboot.binaries.manifest import known_versions
-from k8sboot.cluster_layout import CONTROL_PLANE, ETCD, NODES
+from k8sboot.cluster_layout import ETCD
 from k8sboot.connection.digests import file_sha256s
 from k8sboot.errors import InputError, RunError
 from k8sboot.etcd.client import local_tls
@@ -26,26 +26,22 @@ from k8sboot.phases.base import RunContext
 from k8sboot.plan import etcd_endpoints
 from k8sboot.upgrade.roll_plan import Wanted, build_roll_plan
 from k8sboot.upgrade.skew import skew_problems
+from k8sboot.upgrade.stages import STAGES, host_components
 
-# in the order a roll takes them: etcd, then the apiservers and their controllers, then nodes
-STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("etcd", ETCD, (comps.ETCD,)),
-    ("control plane", CONTROL_PLANE, (comps.KUBE_APISERVER, comps.KUBE_CONTROLLER_MANAGER, comps.KUBE_SCHEDULER)),
-    ("nodes", NODES, (comps.KUBELET, comps.KUBE_PROXY)),
-)
 SNAPSHOT_TIMEOUT = 30.0
 
 
-def host_components(host: Host) -> list[str]:
-    return [c for _, group, cs in STAGES if host.in_group(group) for c in cs]
-
-
 def installed_binaries(ctx: RunContext, hosts: list[Host]) -> dict[str, dict[str, str | None]]:
-    """host -> component -> sha256 of the installed binary (None: not installed): one command per
-    host, hashing only files that changed since k8sboot last wrote or hashed them."""
+    """host -> component -> sha256 of the installed binary (None: not installed), hashing only
+    files that changed since k8sboot last wrote or hashed them. Connect asked with its facts;
+    a host it did not ask costs one command."""
+    facts = ctx.learned.facts or {}
+
     def read(host: Host) -> dict[str, str | None]:
         wanted = host_components(host)
-        found = file_sha256s(ctx.pool.get(host), [comps.remote_path(c) for c in wanted])
+        found = facts.get(host.name, {}).get("binary_sha256")
+        if found is None:
+            found = file_sha256s(ctx.pool.get(host), [comps.remote_path(c) for c in wanted])
         return {c: found[comps.remote_path(c)] for c in wanted}
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), ctx.options.forks))) as ex:
