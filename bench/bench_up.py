@@ -10,7 +10,7 @@ nodes; wk1 logs in as `admin` with sudo, the others as root):
      over SSH, systemctl, kubectl polling; its reset then puts the hosts back; if
      the reset fails the N hosts are booted fresh instead);
   2. `k8sboot up` cold: wall time and the phases of its `timings:` line;
-  3. the no-op rerun: wall time, changed count;
+  3. the no-op rerun, three times: the median's wall time and phases, changed count;
   (N = 3 only: a rerun after one template change, kube-proxy's config, which
    restarts kube-proxy on every node and nothing else; the add-node run below then
    keeps that template, so it changes nothing on the existing hosts)
@@ -91,7 +91,8 @@ class Result:
     floor: Floor | None = None
     rebooted_after_floor: bool = False
     up: Run | None = None
-    rerun: Run | None = None
+    rerun: Run | None = None  # the median of `reruns` (a failed one, if any failed)
+    reruns: list[Run] = field(default_factory=list)
     template_rerun: Run | None = None
     add_node: Run | None = None
     existing_changed: list[str] | None = None  # existing hosts with a changed task on add-node
@@ -105,6 +106,17 @@ class Result:
         )
         floor_bad = FLOOR_SH.is_file() and (self.floor is None or not self.floor.ok)
         return bool(self.errors) or floor_bad or any(r is None or not r.ok for r in runs)
+
+
+RERUNS = 3
+
+
+def median_run(runs: list[Run]) -> Run | None:
+    """The run of median wall time; a failed run if any failed (the figure is then 'failed')."""
+    failed = [r for r in runs if not r.ok]
+    if failed or not runs:
+        return failed[0] if failed else None
+    return sorted(runs, key=lambda r: r.wall)[len(runs) // 2]
 
 
 def tail(out: str, err: str) -> str:
@@ -265,7 +277,9 @@ def steps(
     result.up = up("up (clean hosts)", inv, home, timeout, logs)
     if not result.up.ok:
         return
-    result.rerun = up("rerun (no-op)", inv, home, timeout, logs)
+    # a rerun is short and varies with whatever else the two CPUs do: three, the median reported
+    result.reruns = [up(f"rerun (no-op) {i}/{RERUNS}", inv, home, timeout, logs) for i in range(1, RERUNS + 1)]
+    result.rerun = median_run(result.reruns)
     extra: list[str] = []
     if n == 3:  # kept for N = 3 only: comparable with earlier runs, and no need at every N
         override = home / "templates" / "kube-proxy"
@@ -382,22 +396,27 @@ def table(results: list[Result]) -> str:
     return "\n".join(" | ".join(c.rjust(w) for c, w in zip(x, widths)) for x in rows)
 
 
-def phase_table(results: list[Result]) -> str:
-    runs = [(r.hosts, r.up.phases) for r in results if r.up and r.up.phases]
+def phase_table(results: list[Result], which: str = "up") -> str:
+    """The phases of every N's cold `up` (which="up") or median no-op rerun (which="rerun")."""
+    picked = [(r.hosts, getattr(r, which)) for r in results]
+    runs = [(n, run.phases) for n, run in picked if run and run.ok and run.phases]
     if not runs:
         return ""
     names = list(dict.fromkeys(p for _, phases in runs for p in phases))
-    width = max(len(p) for p in names)
+    title = "cold up phases, s" if which == "up" else "median no-op rerun phases, s"
+    width = max(len(p) for p in [*names, title, "wall (with start-up and exit)"])
     lines = [
-        f"  {'cold up phases, s':<{width}} " + " ".join(f"{'N=' + str(n):>7}" for n, _ in runs)
+        f"  {title:<{width}} " + " ".join(f"{'N=' + str(n):>7}" for n, _ in runs)
     ]
     lines += [
         f"  {p:<{width}} "
         + " ".join(f"{phases[p]:7.1f}" if p in phases else f"{'-':>7}" for _, phases in runs)
         for p in names
     ]
-    cpus = [r.up.cpu for r in results if r.up and r.up.phases]
+    cpus = [run.cpu for _, run in picked if run and run.ok and run.phases]
     lines.append(f"  {'k8sboot CPU (user + sys)':<{width}} " + " ".join(f"{c:7.1f}" for c in cpus))
+    walls = [run.wall for _, run in picked if run and run.ok and run.phases]
+    lines.append(f"  {'wall (with start-up and exit)':<{width}} " + " ".join(f"{w:7.1f}" for w in walls))
     return "\n".join(lines)
 
 
@@ -431,6 +450,11 @@ def main() -> int:
     print("\nk8sboot up per host count (seconds; floor = floor.sh's copy to all nodes Ready)")
     print(table(results))
     print(phase_table(results))
+    print(phase_table(results, "rerun"))
+    for r in results:
+        if r.reruns and all(x.ok for x in r.reruns):
+            walls = " / ".join(f"{x.wall:.2f}" for x in r.reruns)
+            print(f"N={r.hosts}: no-op reruns {walls} s (median {median_run(r.reruns).wall:.2f} s)")  # type: ignore[union-attr]
     for r in results:
         if r.template_rerun:
             print(
