@@ -179,7 +179,11 @@ class KnownHosts:
         self.on_new_key = on_new_key
         self.on_changed_key = on_changed_key
         self._lock = threading.Lock()
-        self._read()  # a corrupt or unreadable file: fail now, before any host is touched
+        # the file as last parsed, with the stat it had: every connection asks twice (the key
+        # types to prefer, then the key itself), and parsing the whole file each time under
+        # the lock made connecting 30 hosts O(hosts^2) and one at a time
+        self._parsed: tuple[tuple[int, int, int] | None, list[_Line]] = (None, [])
+        self._current()  # a corrupt or unreadable file: fail now, before any host is touched
 
     # -- reading -------------------------------------------------------------
     def _read(self) -> list[_Line]:
@@ -193,6 +197,19 @@ class KnownHosts:
                              file=str(self.path)) from None
         return [_parse_line(t, self.path, n) for n, t in enumerate(text.splitlines(), 1)]
 
+    def _current(self) -> list[_Line]:
+        """The file's lines, parsed again only when its stat changed (another process wrote it)."""
+        try:
+            st = self.path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        except OSError:
+            stamp = None  # _read says what is wrong
+        if stamp is None or self._parsed[0] != stamp:
+            self._parsed = (stamp, self._read())
+        return self._parsed[1]
+
     @staticmethod
     def _entries(lines: list[_Line], name: str) -> list[_Entry]:
         return [ln.entry for ln in lines if ln.entry is not None and ln.entry.matches(name)]
@@ -201,7 +218,7 @@ class KnownHosts:
         """The keys (type, blob) recorded for an address, in file order."""
         name = known_hosts_name(address, port)
         with self._lock:
-            return [(e.key_type, e.blob) for e in self._entries(self._read(), name)
+            return [(e.key_type, e.blob) for e in self._entries(self._current(), name)
                     if e.marker is None]
 
     # -- checking ------------------------------------------------------------
@@ -223,7 +240,7 @@ class KnownHosts:
         name = known_hosts_name(address, port)
         key_type, blob = key.get_name(), key.asbytes()
         with self._lock:
-            if self._verdict(self._read(), host, name, key_type, blob) is None:
+            if self._verdict(self._current(), host, name, key_type, blob) is None:
                 return  # the common case: no lock file, nothing written
             with self._file_lock():
                 # again under the lock: another process may have recorded this host meanwhile

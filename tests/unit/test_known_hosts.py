@@ -225,6 +225,25 @@ def test_forget_and_outside_edits_are_seen(kh_path: Path) -> None:
     assert kh_path.read_text() == line("10.0.0.1", new)
 
 
+def test_known_hosts_are_parsed_once_until_the_file_changes(kh_path: Path, monkeypatch) -> None:
+    """Every connection asks twice; at 30 hosts parsing the whole file each time was O(hosts^2)."""
+    keys = {f"10.0.2.{i}": ed25519_key() for i in range(30)}
+    kh_path.parent.mkdir(parents=True, exist_ok=True)
+    kh_path.write_text("".join(line(a, k) for a, k in keys.items()))
+    store = KnownHosts(kh_path)
+    reads = []
+    real = KnownHosts._read
+    monkeypatch.setattr(KnownHosts, "_read", lambda self: reads.append(1) or real(self))
+    for address, key in keys.items():
+        assert store.recorded(address, 22) == [(key.get_name(), key.asbytes())]
+        store.check(address, address, 22, key)
+    assert len(reads) == 0  # parsed when the store was made, and not since
+    other = ed25519_key()
+    KnownHosts(kh_path).check("new", "10.0.3.1", 22, other)  # another store writes the file
+    assert store.recorded("10.0.3.1", 22) == [(other.get_name(), other.asbytes())]
+    assert len(reads) >= 1
+
+
 # -- SSHClient users: verify and the providers' probe, against an in-process server -----------
 
 class _Server(paramiko.ServerInterface):
