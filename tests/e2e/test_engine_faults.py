@@ -111,49 +111,50 @@ def test_ctrl_c_stops_at_once_and_says_which_host_was_at_which_task(tmp_path, en
         assert ssh(h, "pgrep -f 'sleep 29[3]' || true")[1].strip() == ""  # stopped on the host too
 
 
-def test_a_restart_owed_by_a_failed_run_happens_on_the_next_run(tmp_path, engine_inventory, lab_hosts):
+def write_owed_role(tmp_path: Path, name: str, lab_hosts: dict[str, LabHost]) -> str:
+    """A role that writes /etc/k8sboot-NAME/conf (`conf`, notifying a restart that appends to
+    .../restarts), then runs `later`; the hosts start without the directory. Returns the directory."""
+    where = f"/etc/k8sboot-{name}"
     for h in both(lab_hosts):
-        ssh(h, "rm -rf /etc/k8sboot-owed")
-    write_role(tmp_path, "owed", [
+        ssh(h, f"rm -rf {where}")
+    write_role(tmp_path, name, [
         {"name": "Write the config", "ansible.builtin.copy":
-            {"content": "{{ conf }}\n", "dest": "/etc/k8sboot-owed/conf", "mode": "0644"},
+            {"content": "{{ conf }}\n", "dest": f"{where}/conf", "mode": "0644"},
          "notify": "restart it"},
-        {"name": "A later step", "ansible.builtin.command": "{{ later }}"},
+        {"name": "A later step", "ansible.builtin.shell": "{{ later }}"},
     ], handlers=[
-        {"name": "restart it", "ansible.builtin.shell": "echo restarted >> /etc/k8sboot-owed/restarts"},
+        {"name": "restart it", "ansible.builtin.shell": f"echo restarted >> {where}/restarts"},
     ])
+    return where
+
+
+def assert_owed_restart_runs_once(tmp_path: Path, inventory: Path, name: str, where: str,
+                                  lab_hosts: dict[str, LabHost]) -> None:
+    """The config written, the restart not run; then the next run restarts once, and the one after not again."""
+    for h in both(lab_hosts):
+        assert ssh(h, f"cat {where}/conf")[1].strip() == "v1"
+        assert ssh(h, f"test -e {where}/restarts")[0] != 0  # the handler could not run
+    # the config is now up to date, nothing notifies: only the record says the restart is owed
+    for _ in range(2):
+        r = run_role(tmp_path, inventory, name, "-e", "conf=v1", "-e", "later=/bin/true")
+        assert r.returncode == 0, r.stdout + r.stderr
+        for h in both(lab_hosts):
+            assert ssh(h, f"cat {where}/restarts")[1].split() == ["restarted"], h.name
+
+
+def test_a_restart_owed_by_a_failed_run_happens_on_the_next_run(tmp_path, engine_inventory, lab_hosts):
+    where = write_owed_role(tmp_path, "owed", lab_hosts)
     failed = run_role(tmp_path, engine_inventory, "owed", "-e", "conf=v1", "-e", "later=/bin/false")
     assert failed.returncode == 1
-    for h in both(lab_hosts):
-        assert ssh(h, "cat /etc/k8sboot-owed/conf")[1].strip() == "v1"
-        assert ssh(h, "test -e /etc/k8sboot-owed/restarts")[0] != 0  # the handler could not run
-    # the config is now up to date, nothing notifies: the restart owed from the last run still happens
-    fixed = run_role(tmp_path, engine_inventory, "owed", "-e", "conf=v1", "-e", "later=/bin/true")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    for h in both(lab_hosts):
-        assert ssh(h, "cat /etc/k8sboot-owed/restarts")[1].split() == ["restarted"]
-    # once, not again
-    again = run_role(tmp_path, engine_inventory, "owed", "-e", "conf=v1", "-e", "later=/bin/true")
-    assert again.returncode == 0
-    for h in both(lab_hosts):
-        assert ssh(h, "cat /etc/k8sboot-owed/restarts")[1].split() == ["restarted"]
+    assert_owed_restart_runs_once(tmp_path, engine_inventory, "owed", where, lab_hosts)
 
 
 def test_a_restart_owed_by_a_killed_run_happens_on_the_next_run(tmp_path, engine_inventory, lab_hosts):
     # SIGKILL runs no clean-up: the restart must have been written down before the config changed
-    for h in both(lab_hosts):
-        ssh(h, "rm -rf /etc/k8sboot-killed")
-    write_role(tmp_path, "killed", [
-        {"name": "Write the config", "ansible.builtin.copy":
-            {"content": "v1\n", "dest": "/etc/k8sboot-killed/conf", "mode": "0644"},
-         "notify": "restart it"},
-        {"name": "A later step", "ansible.builtin.shell": "{{ later }}"},
-    ], handlers=[
-        {"name": "restart it", "ansible.builtin.shell": "echo restarted >> /etc/k8sboot-killed/restarts"},
-    ])
+    where = write_owed_role(tmp_path, "killed", lab_hosts)
     env = {**os.environ, "K8SBOOT_HOME": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "k8sboot", "run", "killed", "-i", str(engine_inventory),
-                             "--roles-path", str(tmp_path / "roles"), "-e", "later='sleep 295'"],
+                             "--roles-path", str(tmp_path / "roles"), "-e", "conf=v1", "-e", "later='sleep 295'"],
                             cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     try:
@@ -172,17 +173,7 @@ def test_a_restart_owed_by_a_killed_run_happens_on_the_next_run(tmp_path, engine
             proc.wait()
     for h in both(lab_hosts):
         ssh(h, "pgrep -f 'sleep 29[5]' | xargs -r kill")  # the test's own command, orphaned by the kill
-        assert ssh(h, "cat /etc/k8sboot-killed/conf")[1].strip() == "v1"
-        assert ssh(h, "test -e /etc/k8sboot-killed/restarts")[0] != 0
-    # the config is up to date: only the record of the killed run says the restart is owed
-    fixed = run_role(tmp_path, engine_inventory, "killed", "-e", "later=/bin/true")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    for h in both(lab_hosts):
-        assert ssh(h, "cat /etc/k8sboot-killed/restarts")[1].split() == ["restarted"], h.name
-    again = run_role(tmp_path, engine_inventory, "killed", "-e", "later=/bin/true")
-    assert again.returncode == 0
-    for h in both(lab_hosts):
-        assert ssh(h, "cat /etc/k8sboot-killed/restarts")[1].split() == ["restarted"], h.name
+    assert_owed_restart_runs_once(tmp_path, engine_inventory, "killed", where, lab_hosts)
 
 
 def test_values_reach_the_shell_only_as_quoted_words(tmp_path, engine_inventory, lab_hosts):
