@@ -26,7 +26,7 @@ from k8sboot.phases.base import RunContext
 from k8sboot.plan import etcd_endpoints
 from k8sboot.upgrade.roll_plan import Wanted, build_roll_plan
 from k8sboot.upgrade.skew import skew_problems
-from k8sboot.upgrade.stages import STAGES, host_components
+from k8sboot.upgrade.stages import STAGES, host_binary_paths, host_components
 
 SNAPSHOT_TIMEOUT = 30.0
 
@@ -38,11 +38,10 @@ def installed_binaries(ctx: RunContext, hosts: list[Host]) -> dict[str, dict[str
     facts = ctx.learned.facts or {}
 
     def read(host: Host) -> dict[str, str | None]:
-        wanted = host_components(host)
         found = facts.get(host.name, {}).get("binary_sha256")
         if found is None:
-            found = file_sha256s(ctx.pool.get(host), [comps.remote_path(c) for c in wanted])
-        return {c: found[comps.remote_path(c)] for c in wanted}
+            found = file_sha256s(ctx.pool.get(host), host_binary_paths(host))
+        return {c: found[comps.remote_path(c)] for c in host_components(host)}
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), ctx.options.forks))) as ex:
         return dict(zip([h.name for h in hosts], ex.map(read, hosts)))
