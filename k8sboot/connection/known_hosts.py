@@ -202,10 +202,8 @@ class KnownHosts:
         try:
             st = self.path.stat()
             stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
         except OSError:
-            stamp = None  # _read says what is wrong
+            stamp = None  # missing (no keys yet), or _read says what is wrong
         if stamp is None or self._parsed[0] != stamp:
             self._parsed = (stamp, self._read())
         return self._parsed[1]
