@@ -13,6 +13,7 @@ from k8sboot.connection.digests import read_sha256s, sha256s_script
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
+from k8sboot.node_heartbeat import kubelet_started_script
 from k8sboot.phases.base import RunContext
 from k8sboot.plan import identity_files, remote_dirs
 from k8sboot.upgrade.stages import host_binary_paths
@@ -41,9 +42,10 @@ o=missing; while read -r first second; do [ "$first" = overlay ] || [ "$second" 
 for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -v $c >/dev/null 2>&1 && echo "has_$c=yes" || echo "has_$c=no"; done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] && echo "has_cni=yes" || echo "has_cni=no"
 """ + (
-    # whether a node runs (nodes' phase: installed, or previewed and rolled): asked here, not in a
-    # round trip of its own per node on the way to every node's roles
-    f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n')
+    # whether a node runs (nodes' phase: installed, or previewed and rolled) and since when ("wait
+    # for nodes Ready"): asked here, not in a round trip of its own per node
+    f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n'
+    + kubelet_started_script(KUBELET_UNIT))
 
 
 # the lines of the binaries' checksums (connection/digests.py) among the facts

@@ -9,14 +9,30 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from k8sboot import ui
 from k8sboot.api_retry import call_api
-from k8sboot.cluster_layout import CONTROL_PLANE, CONTROL_PLANE_LABEL, GROUP_UNITS, NODES
+from k8sboot.cluster_layout import (
+    CONTROL_PLANE,
+    CONTROL_PLANE_LABEL,
+    GROUP_UNITS,
+    KUBELET_UNIT,
+    NODES,
+)
 from k8sboot.cluster_status import short_reason
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
-from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat
+from k8sboot.inventory.model import Host
+from k8sboot.node_heartbeat import (
+    KUBELET_STARTED_FACT,
+    NODE_LEASE_NAMESPACE,
+    Heartbeat,
+    kubelet_started_script,
+    parse_kubelet_started,
+    posted_since_start,
+)
 from k8sboot.phases.base import RunContext
 
 NODE_UNITS = GROUP_UNITS[NODES]
@@ -79,12 +95,47 @@ def heartbeat_text(beat: Heartbeat | None) -> str:
     return "no heartbeat yet" if beat is None else f"last heartbeat {max(beat.age, 0):.0f}s ago"
 
 
-def waiting_for(view, beat: Heartbeat | None) -> str:
+def kubelet_starts(ctx: RunContext, hosts: list[Host]) -> dict[str, datetime | None]:
+    """node name -> when the kubelet running there started (None: unknown). Connect's fact holds
+    for a host this run left alone; one it changed (the kubelet started, restarted by a handler,
+    rolled) or whose kubelet did not run is asked again, all in parallel."""
+    facts = ctx.learned.facts or {}
+    starts: dict[str, datetime | None] = {}
+    again: list[Host] = []
+    for host in hosts:
+        known = facts.get(host.name, {})
+        stats = ctx.result.stats.get(host.name)
+        if known.get("kubelet_state") == "active" and not (stats and stats.changed):
+            starts[host.node_name] = parse_kubelet_started(str(known.get(KUBELET_STARTED_FACT) or ""))
+        else:
+            again.append(host)
+
+    def ask(host: Host) -> datetime | None:
+        try:
+            r = ctx.pool.get(host).run(kubelet_started_script(KUBELET_UNIT), become=True, timeout=30)
+        except Exception:  # noqa: BLE001 - unknown: judged by Ready and its heartbeat alone, as before
+            return None
+        return parse_kubelet_started(r.stdout) if r.rc == 0 else None
+
+    if again:
+        with ThreadPoolExecutor(max_workers=max(1, min(ctx.options.forks, len(again)))) as ex:
+            starts.update(zip([h.node_name for h in again], ex.map(ask, again)))
+    return starts
+
+
+def counts_ready(view, alive: bool, started: datetime | None) -> bool:
+    """Ready=True, the kubelet alive, and that Ready posted by the kubelet running now."""
+    return view is not None and view.is_ready and alive and posted_since_start(view.heartbeat, started)
+
+
+def waiting_for(view, beat: Heartbeat | None, started: datetime | None = None) -> str:
     """Why one node does not count as Ready yet, in a few words."""
     if view is None:
         return "not registered"
     if not view.is_ready:
         return view.ready
+    if started is not None and not posted_since_start(view.heartbeat, started):
+        return f"Ready as posted before its kubelet started at {started:%H:%M:%S}; waiting for its first status"
     # Ready=True but stale: a kubelet cut off keeps it until the lifecycle controller notices (40 s)
     return f"Ready, {heartbeat_text(beat)}"
 
@@ -113,6 +164,7 @@ class WaitReady:
         views = {}
         beats: dict[str, Heartbeat] = {}
         live = LiveNodes()
+        starts = kubelet_starts(ctx, list(wanted.values()))
         given_cidr: set[str] = set()
         # as minikube's `default_sa` wait: until the controller-manager has made it, every pod
         # created in the default namespace is refused ("serviceaccount default not found")
@@ -135,12 +187,12 @@ class WaitReady:
                     except Exception as e:  # noqa: BLE001 - routes use k8sboot's record; the spec informs
                         ui.warn(f"could not write pod CIDR {cidr} into node {name}'s spec: {short_reason(e)}")
             live.see(beats)
-            ready = sorted(n for n in wanted if n in views and views[n].is_ready and live.alive(n, beats))
+            ready = sorted(n for n in wanted if counts_ready(views.get(n), live.alive(n, beats), starts.get(n)))
             waiting = sorted(set(wanted) - set(ready))
             if not waiting and account:
                 break
             status = answering or f"{len(ready)}/{len(wanted)} Ready; waiting for " + ", ".join(
-                [f"{n} ({waiting_for(views.get(n), beats.get(n))})" for n in waiting]
+                [f"{n} ({waiting_for(views.get(n), beats.get(n), starts.get(n))})" for n in waiting]
                 + ([] if account else [f"ServiceAccount {'/'.join(DEFAULT_SERVICE_ACCOUNT)} "
                                        "(the controller-manager makes it)"]))
             if status != last:

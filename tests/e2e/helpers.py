@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,23 @@ def start_times(host: LabHost, units: list[str]) -> dict[str, str]:
                     "; do echo $u $(systemctl show -p ExecMainStartTimestampMonotonic --value $u); done")
     assert code == 0, out
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
+
+
+def kubelet_started_epoch(host: LabHost) -> int:
+    """When the kubelet running on the host started, in seconds since the epoch (systemd's word)."""
+    code, out = ssh(host, 'date -u -d "$(systemctl show -p ExecMainStartTimestamp --value kubelet)" +%s')
+    assert code == 0 and out.strip().isdigit(), out
+    return int(out)
+
+
+def ready_condition(node: dict[str, Any]) -> dict[str, Any]:
+    """The Ready condition of a Node as `kubectl get -o json` shows it."""
+    return next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+
+
+def ready_posted_epoch(node: dict[str, Any]) -> int:
+    """When the kubelet posted the Node's Ready condition (its lastHeartbeatTime), in epoch seconds."""
+    return int(datetime.fromisoformat(ready_condition(node)["lastHeartbeatTime"]).timestamp())
 
 
 def pod_routes(host: LabHost, pod_cidr: str = "10.244.0.0/16") -> set[tuple[str, str]]:

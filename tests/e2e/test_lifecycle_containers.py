@@ -15,11 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from k8sboot.cluster_layout import KUBELET_UNIT
+from k8sboot.node_heartbeat import kubelet_started_script, parse_kubelet_started
 from tests.e2e.helpers import (
     BINARIES,
     k8sboot,
     kubectl,
+    kubelet_started_epoch,
     pod_routes,
+    ready_condition,
+    ready_posted_epoch,
     ssh,
     start_times,
     wait_for_pod_routes,
@@ -186,7 +191,31 @@ def test_3_stop_then_start_comes_back_ready(life: Life):
         assert "active" not in out.replace("inactive", ""), (n, out)
     r = life.k8sboot("start")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert life.ready_nodes() == {"cp1": "True", "wk1": "True", "wk2": "True"}
+    nodes = json.loads(life.kubectl("get", "nodes", "-o", "json"))["items"]  # as `start` ended
+    assert {n["metadata"]["name"]: ready_condition(n)["status"] for n in nodes} == \
+        {"cp1": "True", "wk1": "True", "wk2": "True"}
+    # the Ready that `start` waited for was posted by the kubelet it started, not left from before
+    # `stop` (a restarted kubelet renews its Lease at once but posts its first status, often
+    # NotReady, seconds later)
+    for node in nodes:
+        name = node["metadata"]["name"]
+        started = kubelet_started_epoch(life.hosts[name])
+        assert ready_posted_epoch(node) > started, name
+        # and k8sboot's own reading of that start (connect's fact, asked again after a change) agrees
+        seen = parse_kubelet_started(ssh(life.hosts[name], kubelet_started_script(KUBELET_UNIT))[1])
+        assert seen is not None and seen.timestamp() == started, (name, seen)
+
+
+def test_3b_up_right_after_a_kubelet_restart_waits_for_that_kubelets_own_status(life: Life):
+    # the restarted kubelet renews its Lease at once; its first status post comes seconds later
+    # (cAdvisor alone takes 5 s): a no-op `up` ends sooner, and must not end on the old Ready
+    host = life.hosts["wk1"]
+    assert ssh(host, "systemctl restart kubelet")[0] == 0
+    r = life.k8sboot("up")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    node = json.loads(life.kubectl("get", "node", "wk1", "-o", "json"))
+    assert ready_condition(node)["status"] == "True"
+    assert ready_posted_epoch(node) > kubelet_started_epoch(host), r.stdout[-2000:]
 
 
 def test_4_down_leaves_the_hosts_as_they_were(life: Life):
