@@ -6,8 +6,6 @@ importing the kubernetes client.
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,33 +40,9 @@ def latest_heartbeat(now: datetime, times: Iterable[datetime | None]) -> Heartbe
     return Heartbeat(latest.isoformat(), (now - latest).total_seconds())
 
 
-# When the kubelet now running started, by the host's clock: systemd's ExecMainStartTimestamp, printed
-# in UTC to the second. A Node keeps the Ready condition its kubelet posted before a stop: a restarted
-# kubelet renews its Lease at once but posts its first status (often NotReady: "PLEG is not healthy")
-# a few seconds later. Until it posts, that Ready=True is the previous process's word.
-KUBELET_STARTED_FACT = "kubelet_started"
-_SYSTEMD_UTC_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
-
-
-def kubelet_started_script(unit: str) -> str:
-    """One `kubelet_started=...` line: the unit's main process start (empty when it never ran)."""
-    return (f'echo "{KUBELET_STARTED_FACT}=$(TZ=UTC systemctl show -p ExecMainStartTimestamp --value '
-            f'-- {shlex.quote(unit)} 2>/dev/null)"\n')
-
-
-def parse_kubelet_started(text: str) -> datetime | None:
-    """The time in `kubelet_started_script`'s line's value (None: none, or not a time)."""
-    found = _SYSTEMD_UTC_TIME.search(text)
-    if not found:
-        return None
-    try:
-        return datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def posted_since_start(posted: datetime | None, started: datetime | None) -> bool:
-    """Whether the kubelet running now made this status post (`started` None: nothing to judge by).
+    """Whether the kubelet running now made this status post (`started` None: nothing to judge by;
+    kubelet_facts says why it matters).
     Both times are the host's clock to the second, so a post in the start's own second is not
     taken: the next comes one status period (4 s) later."""
     if started is None:

@@ -13,7 +13,7 @@ from k8sboot.connection.digests import read_sha256s, sha256s_script
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
-from k8sboot.node_heartbeat import kubelet_started_script
+from k8sboot.kubelet_facts import kubelet_facts_script
 from k8sboot.phases.base import RunContext
 from k8sboot.plan import identity_files, remote_dirs
 from k8sboot.upgrade.stages import host_binary_paths
@@ -44,8 +44,7 @@ for c in systemctl containerd ctr runc iptables ip haproxy python3; do command -
 """ + (
     # whether a node runs (nodes' phase: installed, or previewed and rolled) and since when ("wait
     # for nodes Ready"): asked here, not in a round trip of its own per node
-    f'echo "kubelet_state=$(systemctl is-active -- {shlex.quote(KUBELET_UNIT)} 2>/dev/null)"\n'
-    + kubelet_started_script(KUBELET_UNIT))
+    kubelet_facts_script(KUBELET_UNIT))
 
 
 # the lines of the binaries' checksums (connection/digests.py) among the facts

@@ -30,6 +30,7 @@ from k8sboot.binaries import components as comps
 from k8sboot.cluster_layout import KUBELET_UNIT, NODES
 from k8sboot.errors import K8sbootError, RunError
 from k8sboot.inventory.model import Host
+from k8sboot.kubelet_facts import KUBELET_STATE_FACT
 from k8sboot.phases.base import RunContext, run_play
 from k8sboot.phases.rolling import unit_states, would_change
 
@@ -66,8 +67,8 @@ class NodeRoles:
         # build that crashes is rolled too: drained, and proven Ready again); one whose kubelet never
         # started (a first run cut short) is installed like a new one
         facts = ctx.learned.facts or {}
-        states = {h.name: str(facts[h.name]["kubelet_state"]) for h in hosts
-                  if facts.get(h.name, {}).get("kubelet_state")}
+        states = {h.name: str(facts[h.name][KUBELET_STATE_FACT]) for h in hosts
+                  if facts.get(h.name, {}).get(KUBELET_STATE_FACT)}
         asked = [h for h in hosts if h.name not in states]  # no facts of this run (another command's)
         states.update(unit_states(ctx, asked, KUBELET_UNIT) if asked else {})
         installed = ctx.learned.installed or {}

@@ -25,14 +25,14 @@ from k8sboot.cluster_status import short_reason
 from k8sboot.connection.ssh import SSHConnection
 from k8sboot.errors import RunError
 from k8sboot.inventory.model import Host
-from k8sboot.node_heartbeat import (
+from k8sboot.kubelet_facts import (
     KUBELET_STARTED_FACT,
-    NODE_LEASE_NAMESPACE,
-    Heartbeat,
-    kubelet_started_script,
+    KUBELET_STATE_FACT,
+    kubelet_facts_script,
     parse_kubelet_started,
-    posted_since_start,
+    read_kubelet_facts,
 )
+from k8sboot.node_heartbeat import NODE_LEASE_NAMESPACE, Heartbeat, posted_since_start
 from k8sboot.phases.base import RunContext
 
 NODE_UNITS = GROUP_UNITS[NODES]
@@ -105,17 +105,18 @@ def kubelet_starts(ctx: RunContext, hosts: list[Host]) -> dict[str, datetime | N
     for host in hosts:
         known = facts.get(host.name, {})
         stats = ctx.result.stats.get(host.name)
-        if known.get("kubelet_state") == "active" and not (stats and stats.changed):
+        if known.get(KUBELET_STATE_FACT) == "active" and not (stats and stats.changed):
             starts[host.node_name] = parse_kubelet_started(str(known.get(KUBELET_STARTED_FACT) or ""))
         else:
             again.append(host)
 
     def ask(host: Host) -> datetime | None:
         try:
-            r = ctx.pool.get(host).run(kubelet_started_script(KUBELET_UNIT), become=True, timeout=30)
+            r = ctx.pool.get(host).run(kubelet_facts_script(KUBELET_UNIT), become=True, timeout=30)
         except Exception:  # noqa: BLE001 - unknown: judged by Ready and its heartbeat alone, as before
             return None
-        return parse_kubelet_started(r.stdout) if r.rc == 0 else None
+        facts = read_kubelet_facts(r.stdout)
+        return parse_kubelet_started(facts.get(KUBELET_STARTED_FACT, "")) if r.rc == 0 else None
 
     if again:
         with ThreadPoolExecutor(max_workers=max(1, min(ctx.options.forks, len(again)))) as ex:

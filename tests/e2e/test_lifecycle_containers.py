@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from k8sboot.cluster_layout import KUBELET_UNIT
-from k8sboot.node_heartbeat import kubelet_started_script, parse_kubelet_started
+from k8sboot.kubelet_facts import (
+    KUBELET_STARTED_FACT,
+    kubelet_facts_script,
+    parse_kubelet_started,
+    read_kubelet_facts,
+)
 from tests.e2e.helpers import (
     BINARIES,
     k8sboot,
@@ -202,7 +207,8 @@ def test_3_stop_then_start_comes_back_ready(life: Life):
         started = kubelet_started_epoch(life.hosts[name])
         assert ready_posted_epoch(node) > started, name
         # and k8sboot's own reading of that start (connect's fact, asked again after a change) agrees
-        seen = parse_kubelet_started(ssh(life.hosts[name], kubelet_started_script(KUBELET_UNIT))[1])
+        facts = read_kubelet_facts(ssh(life.hosts[name], kubelet_facts_script(KUBELET_UNIT))[1])
+        seen = parse_kubelet_started(facts[KUBELET_STARTED_FACT])
         assert seen is not None and seen.timestamp() == started, (name, seen)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from k8sboot.binaries import components as comps
+from k8sboot.kubelet_facts import kubelet_facts_script
 from k8sboot.phases import connect, node_roll
 
 
@@ -20,7 +21,7 @@ def host(name: str) -> SimpleNamespace:
 
 
 def test_the_facts_ask_for_the_kubelets_state():
-    assert 'echo "kubelet_state=$(systemctl is-active -- kubelet 2>/dev/null)"' in connect.FACTS_SCRIPT
+    assert kubelet_facts_script("kubelet") in connect.FACTS_SCRIPT
 
 
 @pytest.mark.parametrize("facts_of_w3", [True, False])

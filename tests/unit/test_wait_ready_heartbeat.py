@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from k8sboot.engine.results import HostStats
-from k8sboot.node_heartbeat import (
+from k8sboot.kubelet_facts import (
     KUBELET_STARTED_FACT,
-    Heartbeat,
-    kubelet_started_script,
+    KUBELET_STATE_FACT,
+    kubelet_facts_script,
     parse_kubelet_started,
-    posted_since_start,
+    read_kubelet_facts,
 )
+from k8sboot.node_heartbeat import Heartbeat, posted_since_start
 from k8sboot.phases.wait_ready import LiveNodes, counts_ready, kubelet_starts, waiting_for
 from tests.unit.local_shell import LocalShell
 
@@ -98,16 +99,22 @@ def test_systemds_start_time_is_read_in_utc() -> None:
     assert posted_since_start(datetime(2026, 12, 3, 16, 0, 10), STARTED_AT)
 
 
-def test_the_start_time_line_asks_systemd_in_utc_with_the_unit_quoted(tmp_path, monkeypatch) -> None:
+def test_both_kubelet_facts_come_from_one_systemctl_asked_in_utc_with_the_unit_quoted(tmp_path, monkeypatch) -> None:
     # a stand-in systemctl prints what systemd would, in the zone it is given
     fake = tmp_path / "systemctl"
-    fake.write_text('#!/bin/sh\n[ "$*" = "show -p ExecMainStartTimestamp --value -- kube let" ] || exit 1\n'
-                    'echo "Thu 2026-12-03 16:00:09 ${TZ:-CET}"\n')
+    fake.write_text('#!/bin/sh\n'
+                    '[ "$*" = "show -p ActiveState -p ExecMainStartTimestamp -- kube let" ] || exit 1\n'
+                    'echo "ActiveState=active"; echo "ExecMainStartTimestamp=Thu 2026-12-03 16:00:09 ${TZ:-CET}"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    out = LocalShell().run(kubelet_started_script("kube let")).stdout
-    assert out.startswith(KUBELET_STARTED_FACT + "=")
-    assert parse_kubelet_started(out) == STARTED_AT
+    out = LocalShell().run(kubelet_facts_script("kube let")).stdout
+    facts = read_kubelet_facts(out)
+    assert facts[KUBELET_STATE_FACT] == "active"
+    assert parse_kubelet_started(facts[KUBELET_STARTED_FACT]) == STARTED_AT
+    # no systemd answering: both lines still come, empty (a host without the kubelet)
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    assert read_kubelet_facts(LocalShell().run(kubelet_facts_script("kubelet")).stdout) == \
+        {KUBELET_STATE_FACT: "", KUBELET_STARTED_FACT: ""}
 
 
 class _Pool:
@@ -129,7 +136,7 @@ class _Pool:
 
 def test_connects_fact_serves_hosts_left_alone_and_changed_ones_are_asked_again() -> None:
     hosts = [SimpleNamespace(name=n, node_name=f"node-{n}") for n in ("idle", "restarted", "was-stopped", "lost")]
-    line = "kubelet_started=Thu 2026-12-03 16:00:{:02d} UTC"
+    line = "kubelet_state=active\nkubelet_started=Thu 2026-12-03 16:00:{:02d} UTC\n"
     facts = {"idle": {"kubelet_state": "active", KUBELET_STARTED_FACT: "Thu 2026-12-03 15:00:00 UTC"},
              "restarted": {"kubelet_state": "active", KUBELET_STARTED_FACT: "Thu 2026-12-03 15:00:00 UTC"},
              "was-stopped": {"kubelet_state": "inactive", KUBELET_STARTED_FACT: "Thu 2026-12-03 14:00:00 UTC"},
