@@ -44,7 +44,7 @@ def posted_since_start(posted: datetime | None, started: datetime | None) -> boo
     """Whether the kubelet running now made this status post (`started` None: nothing to judge by;
     kubelet_facts says why it matters).
     Both times are the host's clock to the second, so a post in the start's own second is not
-    taken: the next comes one status period (4 s) later."""
+    taken (a kubelet's first post comes seconds after its start: cAdvisor alone takes 5 s)."""
     if started is None:
         return True
     if posted is None:
