@@ -21,6 +21,8 @@ from k8sboot.upgrade.stages import host_binary_paths
 # One round trip gathers every fact; the keys mirror Ansible's fact names where one exists.
 # Shell builtins reading /proc where a command would do: every $(...) and command is a
 # process, and at 30 hosts sharing two CPUs each one is felt (~10 instead of ~25 per host).
+# systemd in a container records what it detected in /run/systemd/container (systemd-detect-virt
+# reads it first too): 5 ms of a host's CPU less; ss's lines are cut by builtins, not awk.
 FACTS_SCRIPT = r"""
 . /etc/os-release 2>/dev/null
 echo "distribution=${ID:-unknown}"
@@ -28,13 +30,15 @@ echo "distribution_version=${VERSION_ID:-unknown}"
 set -- $(uname -r -m)
 echo "architecture=$2"
 echo "kernel=$1"
-echo "virtualization_type=$(systemd-detect-virt 2>/dev/null || echo none)"
+if [ -r /run/systemd/container ]; then read -r v < /run/systemd/container; else v=$(systemd-detect-virt 2>/dev/null || echo none); fi; echo "virtualization_type=$v"
 read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
 read -r name < /proc/sys/kernel/hostname; echo "hostname=$name"
 n=0; { read -r _; while read -r _; do n=$((n + 1)); done; } < /proc/swaps 2>/dev/null; echo "swap_devices=$n"
 while read -r key value _; do [ "$key" = MemTotal: ] && echo "memtotal_mb=$((value / 1024))" && break; done < /proc/meminfo
-echo "nproc=$(nproc)"
-echo "listening=$(ss -Htlnp 2>/dev/null | awk '{split($4,a,":"); p=a[length(a)]; n=$6; sub(/.*\(\("/,"",n); sub(/".*/,"",n); printf "%s/%s ", p, n}')"
+l=; while read -r _ _ _ local _ users; do [ -n "$local" ] || continue; n=${users#*\"}; l="$l${local##*:}/${n%%\"*} "; done <<K8SBOOT_SS
+$(ss -Htlnp 2>/dev/null)
+K8SBOOT_SS
+echo "listening=$l"
 if [ -e /proc/sys/net/bridge ]; then b=builtin; elif modinfo -n br_netfilter >/dev/null 2>&1; then b=module; else b=missing; fi
 echo "br_netfilter=$b"
 o=missing; while read -r first second; do [ "$first" = overlay ] || [ "$second" = overlay ] && o=builtin; done < /proc/filesystems
