@@ -16,6 +16,7 @@ from k8sboot.state import ClusterState
 # paramiko and jinja2 load slowly: imported by the methods below, so that the commands that
 # only read the inventory or the state directory (inventory, kubeconfig) never load them
 if TYPE_CHECKING:
+    from k8sboot.connection.kept import KeeperClient
     from k8sboot.connection.pool import ConnectionPool
     from k8sboot.engine.runner import RunOptions
     from k8sboot.engine.templating import Templar
@@ -45,7 +46,15 @@ class CommandContext:
             on_new_key=lambda msg: ui.info(escape(msg)),
             on_changed_key=ui.warn,  # prints its text as it is
         )
-        return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums")
+        return ConnectionPool(kh, self.connect_timeout, self.forks, self.state.root / "checksums",
+                              keeper=self.keeper())
+
+    def keeper(self) -> KeeperClient | None:
+        """Who holds this cluster's connections between runs (cluster.ssh_persist seconds; 0: nobody)."""
+        from k8sboot.connection.kept import DEFAULT_PERSIST, KeeperClient
+
+        persist = float(self.inventory.cluster.get("ssh_persist", DEFAULT_PERSIST))
+        return KeeperClient.for_cluster(self.state.root, persist)
 
     def run_options(self, **options: Any) -> RunOptions:
         """Options of a run on this cluster: handlers an earlier run owes are in its state dir."""

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from k8sboot.connection.file_offer import FileOffer
+from k8sboot.connection.kept import KeeperClient, KeptConnection
 from k8sboot.connection.keys import default_passphrase_source
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.reach import Reach
@@ -22,8 +23,10 @@ from k8sboot.inventory.model import Bastion, Host
 
 class ConnectionPool:
     def __init__(self, known_hosts: KnownHosts, connect_timeout: float = 10.0, forks: int = 20,
-                 checksums_dir: Path | None = None):
+                 checksums_dir: Path | None = None, keeper: KeeperClient | None = None):
         self.known_hosts = known_hosts
+        # holds the connections between runs (kept.py); None: every run connects afresh
+        self.keeper = keeper
         self.checksums_dir = checksums_dir
         self.connect_timeout = connect_timeout
         self.forks = forks
@@ -41,12 +44,19 @@ class ConnectionPool:
             if not host.address:
                 raise UnreachableError(host.name, "(no address)", host.port,
                                        "the host has no address; provision it first (k8sboot provision)")
-            conn = SSHConnection(
-                host.name, host.address, host.port, host.user, host.key, host.become,
-                self.known_hosts, self.connect_timeout,
-                via=self._bastion(host.bastion) if host.bastion else None,
-                become_password=host.become_password, passphrase=self._passphrase,
-            )
+            if self.keeper is not None and host.bastion is None and host.become_password is None:
+                # a bastion's tunnels and sudo's password stay in the run: the keeper holds neither
+                conn = KeptConnection(
+                    host.name, host.address, host.port, host.user, host.key, host.become,
+                    self.known_hosts, self.connect_timeout, passphrase=self._passphrase, keeper=self.keeper,
+                )
+            else:
+                conn = SSHConnection(
+                    host.name, host.address, host.port, host.user, host.key, host.become,
+                    self.known_hosts, self.connect_timeout,
+                    via=self._bastion(host.bastion) if host.bastion else None,
+                    become_password=host.become_password, passphrase=self._passphrase,
+                )
             conn.checksums = self._load_checksums(host.name, host.address)
             conn.offer = self.offer
             self._conns[host.name] = conn
@@ -109,6 +119,12 @@ class ConnectionPool:
             # in parallel: each host gets a quick "stop that command" before its connection goes
             with ThreadPoolExecutor(max_workers=min(32, len(conns))) as ex:
                 list(ex.map(lambda c: c.abort(), conns))
+
+    def let_go(self) -> None:
+        """The hosts are going away: nothing keeps their connections for a next run."""
+        self.close()
+        if self.keeper is not None:
+            self.keeper.stop()
 
     def close(self) -> None:
         self.reach.close()

@@ -173,8 +173,27 @@ class SSHConnection:
             except (paramiko.SSHException, EOFError, OSError) as e:
                 sock.close()
                 raise UnreachableError(self.name, self.address, self.port, str(e) or type(e).__name__) from e
+            except BaseException:
+                # a refused host key or failed login: nothing may keep the half-made transport's thread
+                sock.close()
+                raise
             self._transport = t
             return self
+
+    def answers(self, timeout: float) -> bool:
+        """Is the open connection still alive: does the host open a channel within `timeout`?
+
+        For a connection kept idle (keeper.py): a host powered off or re-created meanwhile
+        says nothing, and a command sent into that silence would wait for its deadline.
+        """
+        t = self._transport
+        if t is None or not t.is_active():
+            return False
+        try:
+            t.open_session(timeout=timeout).close()
+        except (paramiko.SSHException, EOFError, OSError):
+            return False
+        return True
 
     def _open_socket(self) -> socket.socket | paramiko.Channel:
         if self.via is not None:
@@ -575,6 +594,7 @@ class SSHConnection:
                         timeout=limit)
 
     def _local_address(self) -> str | None:
+        """Our address as the host sees it (where it can fetch from us)."""
         t = self._transport
         sock = t.sock if t is not None else None
         if not isinstance(sock, socket.socket):

@@ -49,6 +49,8 @@ def check_cluster(value: Any, file: str, line: int | None) -> dict[str, Any]:
             _check_paths(key, setting, file, where)
         elif key == "ready_timeout":
             _check_seconds(setting, f"cluster.{key}", file, where)
+        elif key == "ssh_persist":
+            _check_seconds(setting, f"cluster.{key}", file, where, zero=True)
         elif isinstance(key, str) and key not in _SETTINGS_CHECKED_ELSEWHERE:
             check_var(key, setting, f"cluster.{key}", file, where)
     cluster["name"] = name
@@ -65,9 +67,10 @@ def _check_paths(key: str, value: Any, file: str, line: int | None) -> None:
         single_line(item, f"cluster.{key}", file, line)
 
 
-def _check_seconds(value: Any, what: str, file: str, line: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e7:
-        raise InputError(f"{what} must be a number of seconds, not {short(value)}",
+def _check_seconds(value: Any, what: str, file: str, line: int | None, zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not (0 <= value if zero else 0 < value) or not value < 1e7:
+        raise InputError(f"{what} must be a number of seconds{' (0: off)' if zero else ''}, not {short(value)}",
                          file=file, line=line)
 
 

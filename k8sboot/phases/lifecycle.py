@@ -92,7 +92,7 @@ class ForgetCluster:
     title = "forget the cluster"
 
     def run(self, ctx: RunContext) -> None:
-        ctx.pool.close()
+        ctx.pool.let_go()
         if ctx.state.root.exists():
             shutil.rmtree(ctx.state.root)
         ui.info(f"  removed {ctx.state.root}")

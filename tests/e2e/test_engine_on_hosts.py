@@ -141,10 +141,14 @@ def test_unreachable_host_is_one_clear_error(tmp_path, lab_hosts):
     assert "ghost: unreachable at 10.123.0.250:22" in r.stdout + r.stderr
 
 
-def test_a_changed_host_key_stops_the_run_until_accepted(tmp_path, engine_inventory, lab_hosts):
+def test_a_changed_host_key_stops_the_run_until_accepted(tmp_path, engine_inventory, lab_hosts, container_lab):
     assert k8sboot("run", "demo", "-i", str(engine_inventory), "-l", "eng-a", home=tmp_path).returncode == 0
-    code, out = ssh(lab_hosts["eng-a"], "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; systemctl restart ssh")
+    assert k8sboot("run", "demo", "-i", str(engine_inventory), "-l", "eng-a", home=tmp_path).returncode == 0
+    # the machine is re-created with new keys (and the connection the keeper holds dies with the old one)
+    code, out = ssh(lab_hosts["eng-a"], "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null")
     assert code == 0, out
+    container_lab[0].kill("eng-a")
+    container_lab[0].start_existing("eng-a")
     r = k8sboot("run", "demo", "-i", str(engine_inventory), "-l", "eng-a", home=tmp_path)
     assert r.returncode == 1
     assert "host key of" in r.stderr and "changed" in r.stderr and "--accept-new-host-keys" in r.stderr
