@@ -35,7 +35,7 @@ read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
 read -r name < /proc/sys/kernel/hostname; echo "hostname=$name"
 n=0; { read -r _; while read -r _; do n=$((n + 1)); done; } < /proc/swaps 2>/dev/null; echo "swap_devices=$n"
 while read -r key value _; do [ "$key" = MemTotal: ] && echo "memtotal_mb=$((value / 1024))" && break; done < /proc/meminfo
-l=; while read -r _ _ _ local _ users; do [ -n "$local" ] || continue; n=${users#*\"}; l="$l${local##*:}/${n%%\"*} "; done <<K8SBOOT_SS
+l=; while read -r _ _ _ addr _ users; do [ -n "$addr" ] || continue; n=${users#*\"}; l="$l${addr##*:}/${n%%\"*} "; done <<K8SBOOT_SS
 $(ss -Htlnp 2>/dev/null)
 K8SBOOT_SS
 echo "listening=$l"

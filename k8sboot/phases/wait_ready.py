@@ -115,8 +115,9 @@ def kubelet_starts(ctx: RunContext, hosts: list[Host]) -> dict[str, datetime | N
             r = ctx.pool.get(host).run(kubelet_facts_script(KUBELET_UNIT), become=True, timeout=30)
         except Exception:  # noqa: BLE001 - unknown: judged by Ready and its heartbeat alone, as before
             return None
-        facts = read_kubelet_facts(r.stdout)
-        return parse_kubelet_started(facts.get(KUBELET_STARTED_FACT, "")) if r.rc == 0 else None
+        if r.rc != 0:
+            return None
+        return parse_kubelet_started(read_kubelet_facts(r.stdout).get(KUBELET_STARTED_FACT, ""))
 
     if again:
         with ThreadPoolExecutor(max_workers=max(1, min(ctx.options.forks, len(again)))) as ex:
