@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, cast
 
 import paramiko
 
+from k8sboot.connection.interrupt import Interrupt
 from k8sboot.connection.keeper_wire import KeeperGone, LineReader, peer_uid, send_line
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.ssh import SSHConnection
@@ -101,7 +102,11 @@ class FrameStream:
     def read(self, _n: int = -1) -> bytes:
         if self._ended:
             return b""
-        data = self._reader.frame()
+        try:
+            data = self._reader.frame()
+        except OSError as e:
+            # the run went away mid-stream: end the command (its channel closes), do not wait for more
+            raise KeeperGone(str(e)) from e
         if not data:
             self._ended = True
             self._on_end()
@@ -247,16 +252,18 @@ class Keeper:
                 not (timeout is None or isinstance(timeout, int | float)):
             raise TypeError("run: a field of the wrong type")
         done = threading.Event()
+        interrupt = Interrupt()
 
         def watch() -> None:
-            # the run closing its end before the answer is Ctrl-C: stop the command on the host
+            # the run closing its end before the answer is Ctrl-C: stop this command on the host; the
+            # connection stays, for the other runs it serves (and the rerun that comes right after)
             try:
                 client.settimeout(None)
                 left = client.recv(1) == b""
             except OSError:
                 left = True
             if left and not done.is_set():
-                held.conn.abort()
+                interrupt.press()
 
         stdin: FrameStream | None = None
         if message.get("stdin"):
@@ -266,7 +273,8 @@ class Keeper:
             threading.Thread(target=watch, daemon=True).start()
         try:
             # run reads stdin with .read(n) alone: all a BinaryIO is asked for there
-            r = held.conn.run(cmd, become=become, stdin=cast(BinaryIO, stdin), timeout=timeout)
+            r = held.conn.run(cmd, become=become, stdin=cast(BinaryIO, stdin), timeout=timeout,
+                              interrupt=interrupt)
         finally:
             held.used = time.monotonic()
         done.set()

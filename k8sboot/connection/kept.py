@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from k8sboot.connection.interrupt import Interrupt
 from k8sboot.connection.keeper_wire import (
     KeeperGone,
     LineReader,
@@ -143,7 +144,8 @@ class KeptConnection(SSHConnection):
                 "become": self.become, "known_hosts": str(self.known_hosts.path),
                 "connect_timeout": self.connect_timeout}
 
-    def _ask(self, message: dict[str, Any], stdin: bytes | BinaryIO | None, limit: float) -> dict[str, Any] | None:
+    def _ask(self, message: dict[str, Any], stdin: bytes | BinaryIO | None, limit: float,
+             interrupt: Interrupt | None = None) -> dict[str, Any] | None:
         """The keeper's answer; None when this host is ours to connect (from now on)."""
         keeper = self._keeper
         if keeper is None:
@@ -155,6 +157,8 @@ class KeptConnection(SSHConnection):
             return None
         with self._flight_lock:
             self._in_flight.add(sock)
+        if interrupt is not None:
+            interrupt.arm(lambda: _hang_up(sock))  # the keeper stops the command
         try:
             # the first answer comes after connecting, and without stdin after the command too
             sock.settimeout(self.connect_timeout + ANSWER_MARGIN + (limit if stdin is None else 0.0))
@@ -169,6 +173,8 @@ class KeptConnection(SSHConnection):
             # the keeper ended under the command (or the run is being stopped): as a lost connection
             raise self._lost(f"the connection keeper stopped answering ({e})") from e
         finally:
+            if interrupt is not None:
+                interrupt.disarm()
             with self._flight_lock:
                 self._in_flight.discard(sock)
             sock.close()
@@ -197,11 +203,11 @@ class KeptConnection(SSHConnection):
         return super().connect()
 
     def run(self, cmd: str, *, become: bool | None = None, stdin: bytes | BinaryIO | None = None,
-            timeout: float | None = None) -> CommandResult:
+            timeout: float | None = None, interrupt: Interrupt | None = None) -> CommandResult:
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
-        ok = self._ask({"op": "run", "cmd": cmd, "become": become, "timeout": limit}, stdin, limit)
+        ok = self._ask({"op": "run", "cmd": cmd, "become": become, "timeout": limit}, stdin, limit, interrupt)
         if ok is None:
-            return super().run(cmd, become=become, stdin=stdin, timeout=timeout)
+            return super().run(cmd, become=become, stdin=stdin, timeout=timeout, interrupt=interrupt)
         return CommandResult(cmd, int(ok["rc"]), str(ok["stdout"]), str(ok["stderr"]),
                              timed_out=bool(ok["timed_out"]))
 
@@ -212,8 +218,12 @@ class KeptConnection(SSHConnection):
         with self._flight_lock:
             flying = list(self._in_flight)
         for sock in flying:  # the keeper stops what these were running
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _hang_up(sock)
         super().abort()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import paramiko
 
+from k8sboot.connection.interrupt import Interrupt
+
 CHUNK = 1 << 20
 # after the deadline: how long the killed command has to end before the shell is given up
 KILL_GRACE = 5.0
@@ -98,6 +100,8 @@ class RemoteShell:
         self.kill_tree = kill_tree  # kills the processes under a PID (at once?), from another channel
         self.pid: int | None = None
         self.busy = False  # a command is running
+        self._stop_asked = False  # stop_command came for the running command
+        self._stop_sent = False
         self._out = bytearray()
         self._err = bytearray()
         self.chan.exec_command(command)
@@ -126,14 +130,27 @@ class RemoteShell:
 
     def stop_command(self) -> None:
         """Stop the running command at once (the run is being interrupted)."""
-        if self.busy and self.pid is not None and self.kill_tree is not None:
+        if not self.busy:
+            return
+        self._stop_asked = True
+        self._send_stop()
+
+    def _send_stop(self) -> None:
+        # before the shell has said its PID, the command's own loop sends it as soon as it knows
+        if self.pid is not None and self.kill_tree is not None and not self._stop_sent:
+            self._stop_sent = True
             self.kill_tree(self.pid, True)
 
-    def run(self, cmd: str, timeout: float) -> ShellOutput:
+    def run(self, cmd: str, timeout: float, interrupt: Interrupt | None = None) -> ShellOutput:
+        self._stop_asked = self._stop_sent = False
         self.busy = True
+        if interrupt is not None:
+            interrupt.arm(self.stop_command)
         try:
             return self._run(cmd, timeout)
         finally:
+            if interrupt is not None:
+                interrupt.disarm()
             self.busy = False
 
     def _run(self, cmd: str, timeout: float) -> ShellOutput:
@@ -153,6 +170,8 @@ class RemoteShell:
                 self._err += self.chan.recv_stderr(CHUNK)
                 got = True
             self._take_pid()
+            if self._stop_asked:
+                self._send_stop()
             if out_done is None and self.pid is not None:
                 i = self._out.find(out_mark)
                 if i >= 0 and self._out.find(b"\n", i + len(out_mark)) >= 0:

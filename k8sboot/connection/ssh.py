@@ -31,6 +31,7 @@ from k8sboot.connection.file_offer import (
     pull_steps,
     staged_path,
 )
+from k8sboot.connection.interrupt import Interrupt
 from k8sboot.connection.keys import PassphraseSource, agent_keys, default_identity_files, load_key
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.result import CommandResult
@@ -333,23 +334,30 @@ class SSHConnection:
         become: bool | None = None,
         stdin: bytes | BinaryIO | None = None,
         timeout: float | None = None,
+        interrupt: Interrupt | None = None,
     ) -> CommandResult:
         """Run a shell command; `become` defaults to the host's setting.
 
         Every command has a deadline (`timeout`, else DEFAULT_TIMEOUT): when it
         passes, the command is stopped on the host and the result says so.
+        `interrupt` stops this command alone, leaving the connection to others.
         """
         use_sudo = (self.become if become is None else become) and self.user != "root"
         limit = timeout if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
         if stdin is None:
-            return self._run_in_shell(cmd, use_sudo, limit)
-        return self._run_with_stdin(cmd, use_sudo, stdin, limit)
+            return self._run_in_shell(cmd, use_sudo, limit, interrupt)
+        return self._run_with_stdin(cmd, use_sudo, stdin, limit, interrupt)
 
-    def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float) -> CommandResult:
+    def _run_with_stdin(self, cmd: str, use_sudo: bool, stdin: bytes | BinaryIO, limit: float,
+                        interrupt: Interrupt | None) -> CommandResult:
         # coreutils `timeout` (its own process group) enforces the deadline on the host too
         wrapped = f"timeout -k 5 {limit:g} sh -c {shlex.quote(cmd)}"
         chan = self._channel()
         deadline = time.monotonic() + limit + KILL_GRACE
+        if interrupt is not None:
+            # the host's side then reads the end of its stdin and writes into a closed pipe, as when
+            # the whole connection is cut
+            interrupt.arm(chan.close)
         try:
             self._exec(chan, wrapped, use_sudo)
             try:
@@ -367,6 +375,8 @@ class SSHConnection:
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise self._lost(e) from e
         finally:
+            if interrupt is not None:
+                interrupt.disarm()
             chan.close()
         stderr = err.decode(errors="replace")
         if rc == 124:
@@ -442,12 +452,13 @@ class SSHConnection:
             else:
                 self._forget(shell)
 
-    def _run_in_shell(self, cmd: str, use_sudo: bool, limit: float) -> CommandResult:
+    def _run_in_shell(self, cmd: str, use_sudo: bool, limit: float, interrupt: Interrupt | None) -> CommandResult:
         shell = self._take_shell(use_sudo)
         usable = False
         try:
-            got = shell.run(cmd, limit)
-            usable = True
+            got = shell.run(cmd, limit, interrupt)
+            # a shell whose command was stopped from another thread may yet be hit by that kill
+            usable = interrupt is None or not interrupt.pressed
         except ShellDied as died:
             stderr = died.stderr.decode(errors="replace")
             if use_sudo:

@@ -18,6 +18,7 @@ import pytest
 from k8sboot.connection.kept import KeeperClient, KeptConnection
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.pool import ConnectionPool
+from k8sboot.connection.result import CommandResult
 from k8sboot.errors import UnreachableError
 from k8sboot.inventory.model import Host
 from tests.e2e.helpers import ssh
@@ -124,6 +125,47 @@ def test_a_kept_command_past_its_deadline_or_interrupted_is_stopped_on_the_host(
     assert ssh(a, "test -e /tmp/keeper-late && echo late || echo none")[1].strip() == "none"
     with pool(tmp_path, keeper) as again:  # the keeper connects afresh
         assert again.get(hosts["eng-a"]).run("true").ok
+
+
+def test_a_run_that_goes_away_stops_only_its_own_command(tmp_path, keeper, hosts, lab_hosts):
+    """A killed run, the rerun started at once, and a `status` beside them share one kept connection:
+    the killed run's command stops; the others' go on (once, the whole connection was cut)."""
+    a = lab_hosts["eng-a"]
+    ssh(a, "rm -f /tmp/keeper-late2")
+    with pool(tmp_path, keeper) as p:
+        p.get(hosts["eng-a"]).connect()  # records the host's key
+    results: dict[str, object] = {}
+
+    def run_in(p: ConnectionPool, name: str, cmd: str) -> threading.Thread:
+        def go() -> None:
+            try:
+                results[name] = p.get(hosts["eng-a"]).run(cmd)
+            except BaseException as e:  # noqa: BLE001 - what the run's worker would see
+                results[name] = e
+        t = threading.Thread(target=go)
+        t.start()
+        return t
+
+    with pool(tmp_path, keeper) as killed, pool(tmp_path, keeper) as beside:
+        doomed = run_in(killed, "killed", "sleep 293; touch /tmp/keeper-late2")
+        other = run_in(beside, "beside", "sleep 6.1; echo fine")
+        deadline = time.monotonic() + 20
+        while "2" in ssh(a, "pgrep -f 'sleep 29[3]' >/dev/null; a=$?; pgrep -f 'sleep 6[.]1' >/dev/null; echo $a$?")[1]:
+            assert time.monotonic() < deadline, "the commands never started"
+            time.sleep(0.2)
+        killed.abort()
+        with pool(tmp_path, keeper) as rerun:  # at once, on the same kept connection
+            conn = rerun.get(hosts["eng-a"])
+            assert conn.run("echo now").stdout.strip() == "now"
+            assert isinstance(conn, KeptConnection) and conn.kept
+        doomed.join(15)
+        other.join(30)
+    assert isinstance(results["killed"], UnreachableError), results
+    r = results["beside"]
+    assert isinstance(r, CommandResult) and r.ok and r.stdout.strip() == "fine", r
+    time.sleep(3)
+    assert ssh(a, "pgrep -f 'sleep 29[3]' || echo none")[1].strip() == "none"
+    assert ssh(a, "test -e /tmp/keeper-late2 && echo late || echo none")[1].strip() == "none"
 
 
 def test_a_host_that_died_and_came_back_is_connected_afresh(tmp_path, keeper, hosts, container_lab):
