@@ -84,6 +84,9 @@ class Held:
         self.conn = conn
         self.lock = threading.Lock()  # one connect (or probe) at a time
         self.used = time.monotonic()
+        # requests between connecting and their answer (under Keeper._lock): a connection in use is
+        # not probed, as a probe that fails (a slow host, sshd's MaxSessions) closes it under them
+        self.serving = 0
 
 
 def _network_failure(e: UnreachableError) -> bool:
@@ -175,6 +178,7 @@ class Keeper:
 
     # -- one request -----------------------------------------------------------
     def _handle(self, client: socket.socket) -> None:
+        in_use: Held | None = None  # the connection this request counts in
         try:
             client.settimeout(READ_TIMEOUT)
             reader = LineReader(client)
@@ -186,7 +190,7 @@ class Keeper:
                 return
             spec = HostSpec.from_message(message.get("host"))
             try:
-                held = self._connected(spec)
+                held = in_use = self._connected(spec)
             except Unkept as e:
                 self._answer(client, {"unkept": str(e)})
                 return
@@ -197,7 +201,7 @@ class Keeper:
                 self._answer(client, {"unkept": str(e)})
                 return
             if op == "connect":
-                send_line(client, {"ok": {"local": held.conn._local_address()}})
+                send_line(client, {"ok": {"local": held.conn.local_address()}})
             elif op == "run":
                 try:
                     self._run(client, reader, held, message)
@@ -209,6 +213,8 @@ class Keeper:
         finally:
             client.close()
             with self._lock:
+                if in_use is not None:
+                    in_use.serving -= 1
                 self._busy -= 1
                 self._last = time.monotonic()
 
@@ -236,7 +242,9 @@ class Keeper:
             with self._lock:
                 held = self._held.setdefault(spec, Held(conn))
         with held.lock:
-            if time.monotonic() - held.used > PROBE_AFTER and not held.conn.answers(PROBE_TIMEOUT):
+            with self._lock:
+                idle = held.serving == 0 and time.monotonic() - held.used > PROBE_AFTER
+            if idle and not held.conn.answers(PROBE_TIMEOUT):
                 held.conn.close()  # gone while we waited (powered off, re-created): connect afresh
             try:
                 held.conn.connect()
@@ -244,6 +252,8 @@ class Keeper:
                 held.conn.close()
                 raise
             held.used = time.monotonic()
+            with self._lock:
+                held.serving += 1
         return held
 
     def _run(self, client: socket.socket, reader: LineReader, held: Held, message: dict[str, Any]) -> None:
@@ -279,7 +289,7 @@ class Keeper:
             held.used = time.monotonic()
         done.set()
         send_line(client, {"ok": {"rc": r.rc, "stdout": r.stdout, "stderr": r.stderr, "timed_out": r.timed_out,
-                                  "local": held.conn._local_address()}})
+                                  "local": held.conn.local_address()}})
         try:
             client.shutdown(socket.SHUT_RDWR)  # wakes the watcher
         except OSError:

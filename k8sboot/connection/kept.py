@@ -31,7 +31,7 @@ from k8sboot.connection.keeper_wire import (
 )
 from k8sboot.connection.result import CommandResult
 from k8sboot.connection.shell import KILL_GRACE
-from k8sboot.connection.ssh import CHUNK, DEFAULT_TIMEOUT, SSHConnection
+from k8sboot.connection.ssh import DEFAULT_TIMEOUT, SSHConnection, chunks
 from k8sboot.errors import UnreachableError
 
 # how long a keeper waits for the next run before it closes its connections, unless the
@@ -140,8 +140,10 @@ class KeptConnection(SSHConnection):
 
     def _spec(self) -> dict[str, Any]:
         assert self.known_hosts is not None  # the pool keeps only hosts it checks keys of
-        return {"address": self.address, "port": self.port, "user": self.user, "key": self.key,
-                "become": self.become, "known_hosts": str(self.known_hosts.path),
+        # the keeper runs in /: a path relative to the run's directory would name another file there
+        key = os.path.abspath(os.path.expanduser(self.key)) if self.key else None
+        return {"address": self.address, "port": self.port, "user": self.user, "key": key,
+                "become": self.become, "known_hosts": os.path.abspath(self.known_hosts.path),
                 "connect_timeout": self.connect_timeout}
 
     def _ask(self, message: dict[str, Any], stdin: bytes | BinaryIO | None, limit: float,
@@ -189,12 +191,8 @@ class KeptConnection(SSHConnection):
 
     @staticmethod
     def _stream(sock: socket.socket, stdin: bytes | BinaryIO) -> None:
-        if isinstance(stdin, bytes | bytearray):
-            for i in range(0, len(stdin), CHUNK):
-                send_frame(sock, bytes(stdin[i : i + CHUNK]))
-        else:
-            while chunk := stdin.read(CHUNK):
-                send_frame(sock, chunk)
+        for chunk in chunks(stdin):
+            send_frame(sock, chunk)
         send_frame(sock, b"")
 
     def connect(self) -> SSHConnection:
@@ -211,8 +209,8 @@ class KeptConnection(SSHConnection):
         return CommandResult(cmd, int(ok["rc"]), str(ok["stdout"]), str(ok["stderr"]),
                              timed_out=bool(ok["timed_out"]))
 
-    def _local_address(self) -> str | None:
-        return self._kept_local if self._keeper is not None else super()._local_address()
+    def local_address(self) -> str | None:
+        return self._kept_local if self._keeper is not None else super().local_address()
 
     def abort(self) -> None:
         with self._flight_lock:

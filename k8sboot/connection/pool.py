@@ -17,7 +17,7 @@ from k8sboot.connection.keys import default_passphrase_source
 from k8sboot.connection.known_hosts import KnownHosts
 from k8sboot.connection.reach import Reach
 from k8sboot.connection.ssh import SSHConnection
-from k8sboot.errors import RunError, UnreachableError
+from k8sboot.errors import UnreachableError
 from k8sboot.inventory.model import Bastion, Host
 
 
@@ -44,19 +44,15 @@ class ConnectionPool:
             if not host.address:
                 raise UnreachableError(host.name, "(no address)", host.port,
                                        "the host has no address; provision it first (k8sboot provision)")
+            reach = (host.name, host.address, host.port, host.user, host.key, host.become,
+                     self.known_hosts, self.connect_timeout)
             if self.keeper is not None and host.bastion is None and host.become_password is None:
                 # a bastion's tunnels and sudo's password stay in the run: the keeper holds neither
-                conn = KeptConnection(
-                    host.name, host.address, host.port, host.user, host.key, host.become,
-                    self.known_hosts, self.connect_timeout, passphrase=self._passphrase, keeper=self.keeper,
-                )
+                conn = KeptConnection(*reach, passphrase=self._passphrase, keeper=self.keeper)
             else:
-                conn = SSHConnection(
-                    host.name, host.address, host.port, host.user, host.key, host.become,
-                    self.known_hosts, self.connect_timeout,
-                    via=self._bastion(host.bastion) if host.bastion else None,
-                    become_password=host.become_password, passphrase=self._passphrase,
-                )
+                conn = SSHConnection(*reach, passphrase=self._passphrase,
+                                     via=self._bastion(host.bastion) if host.bastion else None,
+                                     become_password=host.become_password)
             conn.checksums = self._load_checksums(host.name, host.address)
             conn.offer = self.offer
             self._conns[host.name] = conn

@@ -14,7 +14,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,6 +76,16 @@ SUDO_PASSWORD_ON_STDIN = "sudo -k -S -p ''"
 SUDO_WITH_PASSWORD = f"{SUDO_PASSWORD_ON_STDIN} -H"
 BECOME_PASSWORD_HINT = ("sudo wants a password: give it with --ask-become-pass, the environment "
                         "variable K8SBOOT_BECOME_PASSWORD, or ansible_become_password in a vars file")
+
+
+def chunks(stdin: bytes | BinaryIO) -> Iterator[bytes]:
+    """A command's stdin in CHUNK pieces: sliced from memory, or read from a file as it is sent."""
+    if isinstance(stdin, bytes | bytearray):
+        for i in range(0, len(stdin), CHUNK):
+            yield bytes(stdin[i : i + CHUNK])
+    else:
+        while chunk := stdin.read(CHUNK):
+            yield chunk
 
 
 def sudo_wrap(cmd: str, sudo: str = SUDO_NO_PASSWORD) -> str:
@@ -388,14 +398,10 @@ class SSHConnection:
     @staticmethod
     def _send(chan: paramiko.Channel, stdin: bytes | BinaryIO, deadline: float) -> None:
         chan.settimeout(max(1.0, deadline - time.monotonic()))
-        if isinstance(stdin, bytes | bytearray):
-            for i in range(0, len(stdin), CHUNK):
-                chan.sendall(stdin[i : i + CHUNK])
-        else:
-            while chunk := stdin.read(CHUNK):
-                chan.sendall(chunk)
-                if time.monotonic() > deadline:
-                    raise TimeoutError("upload did not finish before its deadline")
+        for chunk in chunks(stdin):
+            chan.sendall(chunk)
+            if time.monotonic() > deadline:
+                raise TimeoutError("upload did not finish before its deadline")
 
     def _kill_tree(self, use_sudo: bool) -> Callable[[int, bool], None]:
         def kill(pid: int, now: bool) -> None:
@@ -579,7 +585,7 @@ class SSHConnection:
         """(our address as the host sees it, the URL it fetches `path` by), or None when it cannot."""
         if self.offer is None or self.via is not None or self._pull_unavailable:
             return None  # behind a bastion the host cannot be assumed to reach us
-        local = self._local_address()
+        local = self.local_address()
         if local is None or ipaddress.ip_address(local.split("%")[0]).is_loopback:
             return None  # a forwarded port (Vagrant's 127.0.0.1:2222): the host's loopback is not ours
         return local, self.offer.url(local, path, sha256)
@@ -604,7 +610,7 @@ class SSHConnection:
         return self.run(f"{{ {own}; }} || exit {PULL_UNAVAILABLE}; {{ {prune}; }}; {fetch}", become=True,
                         timeout=limit)
 
-    def _local_address(self) -> str | None:
+    def local_address(self) -> str | None:
         """Our address as the host sees it (where it can fetch from us)."""
         t = self._transport
         sock = t.sock if t is not None else None

@@ -140,7 +140,7 @@ def test_the_keeper_answers_only_its_own_user():
             "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
             "try:\n"
             "    s.sendall(b'{\"op\":\"stop\"}\\n'); got = s.recv(100)\n"
-            "except ConnectionResetError:\n"
+            "except (ConnectionResetError, BrokenPipeError):  # closed before or after we spoke\n"
             "    got = b''\n"
             "print(repr(got))\n")
         out = subprocess.run([sys.executable, "-c", stranger, str(path)], capture_output=True, text=True,
@@ -166,3 +166,15 @@ def test_an_idle_keeper_leaves_and_takes_its_socket_along(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_keeper_is_told_absolute_paths_as_it_runs_in_the_root_directory(tmp_path, monkeypatch):
+    from k8sboot.connection.kept import KeptConnection
+    from k8sboot.connection.known_hosts import KnownHosts
+
+    monkeypatch.chdir(tmp_path)
+    conn = KeptConnection("n1", "10.0.0.1", 22, "root", "keys/id_ed25519", False, KnownHosts(Path("state/kh")),
+                          5.0, keeper=KeeperClient(tmp_path / "k.sock", 60))
+    spec = conn._spec()
+    assert spec["key"] == str(tmp_path / "keys/id_ed25519")
+    assert spec["known_hosts"] == str(tmp_path / "state/kh")
