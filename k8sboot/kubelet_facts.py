@@ -11,6 +11,8 @@ import re
 import shlex
 from datetime import UTC, datetime
 
+from k8sboot.connection.result import key_values
+
 KUBELET_STATE_FACT = "kubelet_state"  # systemd's ActiveState: active, inactive, activating, failed...
 KUBELET_STARTED_FACT = "kubelet_started"  # its main process's start, UTC to the second (ExecMainStartTimestamp)
 _SYSTEMD_UTC_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
@@ -38,5 +40,5 @@ def parse_kubelet_started(value: str) -> datetime | None:
 
 def read_kubelet_facts(output: str) -> dict[str, str]:
     """The facts from `kubelet_facts_script`'s output (alone, as asked again after connect)."""
-    facts = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    facts = key_values(output)
     return {k: v for k, v in facts.items() if k in (KUBELET_STATE_FACT, KUBELET_STARTED_FACT)}

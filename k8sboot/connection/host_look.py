@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from k8sboot.connection.result import CommandResult
+from k8sboot.connection.result import CommandResult, key_values
 from k8sboot.connection.ssh import STAT_SIGNATURE
 from k8sboot.errors import RunError
 
@@ -139,7 +139,7 @@ def parse_look(stdout: str, paths: list[str], units: list[str], nonce: str) -> H
         blocks = [b for b in body.strip("\n").split("\n\n")]
         if len(blocks) == len(units):
             for i, (unit, block) in enumerate(zip(units, blocks)):
-                props = dict(line.split("=", 1) for line in block.split("\n") if "=" in line)
+                props = key_values(block)
                 if i not in enabled:
                     continue
                 props["UnitFileState"] = enabled[i]

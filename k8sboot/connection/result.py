@@ -17,3 +17,9 @@ class CommandResult:
 
     def stderr_tail(self, lines: int = 10) -> str:
         return "\n".join((self.stderr or self.stdout).strip().splitlines()[-lines:])
+
+
+def key_values(text: str) -> dict[str, str]:
+    """`KEY=value` lines (systemctl show, the fact scripts) as a dict; lines without `=` are skipped."""
+    pairs = (line.partition("=") for line in text.splitlines())
+    return {key: value for key, sep, value in pairs if sep}

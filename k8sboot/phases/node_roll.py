@@ -28,6 +28,7 @@ from typing import Any
 from k8sboot import ui
 from k8sboot.binaries import components as comps
 from k8sboot.cluster_layout import KUBELET_UNIT, NODES
+from k8sboot.connection.result import key_values
 from k8sboot.errors import K8sbootError, RunError
 from k8sboot.inventory.model import Host
 from k8sboot.kubelet_facts import KUBELET_STATE_FACT
@@ -259,7 +260,7 @@ def _view(api: Any, node: str) -> Any:
 def _kubelet_props(ctx: RunContext, host: Host) -> dict[str, str]:
     r = ctx.pool.get(host).run(f"systemctl show {shlex.quote(KUBELET_UNIT)} -p NRestarts -p ActiveState",
                                become=True, timeout=30)
-    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    return key_values(r.stdout)
 
 
 def kubelet_restarts(ctx: RunContext, host: Host) -> int:

@@ -9,6 +9,7 @@ import shlex
 from typing import Any
 
 from k8sboot.connection.host_look import UNIT_PROPERTIES, enabled_command
+from k8sboot.connection.result import key_values
 from k8sboot.engine.host_probes import Wants
 from k8sboot.engine.modules.base import (
     ModuleContext,
@@ -39,7 +40,7 @@ def _show(ctx: ModuleContext, unit: str, reloaded: bool) -> dict[str, str]:
     if looked is not None:
         return looked
     r = ctx.conn.run(show_command(unit), become=ctx.become)
-    state = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    state = key_values(r.stdout)
     if not r.ok or "ActiveState" not in state:
         # not "inactive": systemd could not be asked (no bus, permission, timeout)
         raise ProbeFailed(f"cannot read the state of {unit}: {r.stderr_tail(3) or f'exit code {r.rc}'}")
