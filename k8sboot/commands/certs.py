@@ -15,8 +15,8 @@ of this PKI behind it, a file cannot be read, or a host's copy is not ours.
 renew re-issues leaves locally (k8sboot/pki/renewal.py: new keys, same
 subjects and SANs, new serials), then runs `up` to install them: the roles copy
 the files that changed and restart the components their handlers name,
-running control planes and etcd members one at a time, running nodes drained
-in batches by the node roll.
+running control planes and etcd members one at a time; on nodes the kubelet and
+kube-proxy restart without a drain (their pods run on through a restart).
 """
 
 from __future__ import annotations

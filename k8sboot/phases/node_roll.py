@@ -7,12 +7,13 @@ change waits for phase "roll nodes", after etcd and the control planes
 (apiservers are upgraded before kubelets), and goes in batches of
 --max-unavailable nodes:
 - a change that restarts the kubelet or containerd (a new kubelet build, its
-  config, its certificates) drains the node first: cordon, evict its pods
+  config, containerd's config) drains the node first: cordon, evict its pods
   (PodDisruptionBudgets respected), run the role, wait until the node is Ready
   again (with the new kubelet's version when the kubelet changed), uncordon;
 - a change that restarts nothing pods run on (kube-proxy's build or config,
-  sysctls, the apiserver balancer) is applied to those nodes together, with
-  no drain: kube-proxy does not evict pods.
+  sysctls, the apiserver balancer), or restarts the kubelet only for new
+  credentials (`certs renew`: pods keep running through a kubelet restart),
+  is applied to those nodes together, with no drain.
 A failure stops the roll: the node where it failed stays cordoned, the nodes
 after it are untouched, and a rerun of `up` continues (nodes k8sboot cordoned
 and that need nothing more are uncordoned then).
@@ -36,7 +37,9 @@ from k8sboot.phases.base import RunContext, run_play
 from k8sboot.phases.rolling import unit_states, would_change
 
 ROLES = ["node"]
-# the node role's handlers whose restart disturbs pods (roles/node/handlers/main.yml)
+# what the node role's tasks notify that drains first (roles/node/handlers/main.yml): a new
+# kubelet build or config, containerd's; not "kubelet certificates changed", a topic the
+# kubelet's restart listens to
 DRAINING_HANDLERS = frozenset({"restart kubelet", "restart containerd"})
 # `systemctl is-active` of a unit that runs, or that systemd is (re)starting
 RUNNING_STATES = frozenset({"active", "activating", "reloading", "deactivating"})

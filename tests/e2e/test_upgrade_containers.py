@@ -295,8 +295,19 @@ def test_7_certs_list_every_certificate_then_renew_all_keeps_the_cluster_serving
     assert set(names["apiserver"]["hosts"].values()) == {"ok"}, names["apiserver"]["hosts"]
     old_admin = (cluster.home / "clusters" / "upgrade" / "admin.kubeconfig").read_bytes()
     old_serials = {n: c["serial"] for n, c in names.items()}
+    core = cluster.api()
+    web = {p.metadata.uid: p.spec.node_name for p in core.list_namespaced_pod("default", label_selector="app=web").items}
+    assert len(web) == 3, web  # test 4's Deployment
+    before = cluster.all_start_times()
 
     out = ok(cluster.k8sboot("certs", "renew"))
+    # every kubelet restarted for its new certificate, and no node was drained: the same pods run on
+    assert "nodes without drain (kubelet certificates changed" in out, out[-3000:]
+    assert "cordoned" not in out, out[-3000:]
+    after_start = cluster.all_start_times()
+    assert all(after_start[n]["kubelet"] != before[n]["kubelet"] for n in NAMES), (before, after_start)
+    assert {p.metadata.uid: p.spec.node_name
+            for p in core.list_namespaced_pod("default", label_selector="app=web").items} == web
     after = {c["name"]: c for c in json.loads(cluster.k8sboot("certs", "check-expiration", "-o", "json").stdout)
              ["certificates"]}
     leaves = [n for n, c in after.items() if c["kind"] != "ca"]

@@ -9,8 +9,10 @@ import pytest
 
 from k8sboot.binaries.source_tree import tree_fingerprint
 from k8sboot.commands.dev import wanted_components
+from k8sboot.engine.runner import load_roles
 from k8sboot.errors import InputError
 from k8sboot.inventory.model import Host
+from k8sboot.paths import ROLES_DIR
 from k8sboot.phases.node_roll import batches, needs_drain
 from k8sboot.upgrade.roll_plan import UNKNOWN, Wanted, build_roll_plan
 from k8sboot.upgrade.skew import skew_problems
@@ -80,6 +82,17 @@ def test_only_kubelet_or_containerd_restarts_drain_a_node():
     assert not needs_drain({"restart kube-proxy"})
     assert not needs_drain({"reload apiserver-lb"})
     assert not needs_drain(set())  # a sysctl, say: nothing restarts
+    assert not needs_drain({"kubelet certificates changed"})  # certs renew: pods run on through it
+
+
+def test_new_kubelet_credentials_restart_the_kubelet_without_a_drain_and_its_binary_drains():
+    (role,) = load_roles(["node"], [ROLES_DIR])
+    notified = {t.name: set(t.notify) for t in role.tasks}
+    restart = next(h for h in role.handlers if h.name == "restart kubelet")
+    assert notified["Install the kubelet's certificates and kubeconfig"] == {"kubelet certificates changed"}
+    assert "kubelet certificates changed" in restart.listen  # the kubelet does restart for them
+    assert not needs_drain(notified["Install the kubelet's certificates and kubeconfig"])
+    assert needs_drain(notified["Install kubelet"]) and needs_drain(notified["Write the kubelet configuration"])
 
 
 def test_batches_of_max_unavailable():
