@@ -147,6 +147,8 @@ class RemoteShell:
         if interrupt is not None:
             interrupt.arm(self.stop_command)
         try:
+            if self._stop_asked:  # interrupted before it was sent: it never runs
+                return ShellOutput(130, b"", b"(k8sboot) interrupted before it started\n")
             return self._run(cmd, timeout)
         finally:
             if interrupt is not None:
